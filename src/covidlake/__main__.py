@@ -1,0 +1,3 @@
+from covidlake.cli import main
+
+main()

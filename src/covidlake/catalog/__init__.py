@@ -1,0 +1,133 @@
+"""The catalog: what the crawler learnt about each table (schema, files, dialect, history).
+
+`Catalog` is the protocol every backend implements; the embedded backend keeps the catalog in
+the lake itself (`_catalog/catalog.json`), so a lake folder or bucket describes itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from covidlake.errors import CatalogError
+
+
+@dataclass
+class Dialect:
+    """How to read one group of files."""
+
+    format: str = "csv"  # csv | jsonl
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote: str = '"'
+    header_lines: int = 1  # 0 = no header; 2 = a second header line (the Census file)
+
+
+@dataclass
+class ColumnDef:
+    name: str  # snake_case, unified across files
+    type: str  # BIGINT | DOUBLE | BOOLEAN | DATE | TIMESTAMP | VARCHAR
+    original_names: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)  # strptime formats for DATE/TIMESTAMP
+    description: str = ""  # a second header line, where a file has one
+    max_length: int = 0
+    null_count: int = 0
+    bad_count: int = 0  # non-empty values that do not parse as `type` (read as NULL)
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FileGroup:
+    """Files under one table that share a header and a dialect (one JHU era, say)."""
+
+    dialect: Dialect
+    columns: list[tuple[str, str]]  # (name in the file, catalog column name), in file order
+    files: list[str]
+
+
+@dataclass
+class FileEntry:
+    sha256: str
+    bytes: int
+    rows: int
+    group: int  # index into TableDef.groups
+    stats: dict[str, list[Any]]  # per original column: see crawl.infer.STAT_NAMES
+    bom: bool = False
+    newline: str = "\n"  # or "\r\n"
+
+
+@dataclass
+class TableDef:
+    name: str
+    location: str  # lake key prefix
+    format: str
+    columns: list[ColumnDef]
+    groups: list[FileGroup]
+    files: dict[str, FileEntry]
+    version: int = 1
+    schema_hash: str = ""
+    crawled_at: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files.values())
+
+    def column(self, name: str) -> ColumnDef | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TableDef:
+        return cls(
+            name=d["name"], location=d["location"], format=d["format"],
+            columns=[ColumnDef(**c) for c in d["columns"]],
+            groups=[FileGroup(Dialect(**g["dialect"]), [tuple(p) for p in g["columns"]],
+                              g["files"]) for g in d["groups"]],
+            files={k: FileEntry(**v) for k, v in d["files"].items()},
+            version=d["version"], schema_hash=d["schema_hash"], crawled_at=d["crawled_at"],
+            history=d["history"],
+        )
+
+
+class Catalog(Protocol):
+    """Where table definitions live."""
+
+    @property
+    def version(self) -> int:
+        """Increases whenever any table's schema or files change."""
+        ...
+
+    def tables(self) -> list[TableDef]: ...
+
+    def get(self, name: str) -> TableDef | None: ...
+
+    def put(self, table: TableDef) -> None:
+        """Stage a table definition; `commit` makes staged changes visible."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+def require(catalog: Catalog, name: str) -> TableDef:
+    table = catalog.get(name)
+    if table is None:
+        known = ", ".join(t.name for t in catalog.tables()) or "none"
+        raise CatalogError(f"table {name!r} is not in the catalog (known: {known})",
+                           hint="run `covidlake crawl` first, or check the --lake option")
+    return table
+
+
+def open_catalog(kind: str, lake: Any) -> Catalog:
+    """`embedded` (default): the catalog lives in the lake."""
+    if kind == "embedded":
+        from covidlake.catalog.embedded import EmbeddedCatalog
+
+        return EmbeddedCatalog(lake)
+    raise CatalogError(f"unknown catalog {kind!r}", hint="supported: embedded")

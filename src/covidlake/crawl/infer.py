@@ -1,0 +1,164 @@
+"""Column names and types: snake_case names, a full statistics pass on DuckDB, type decisions.
+
+Statistics are kept per file, so a re-crawl reads only new or changed files and re-decides
+types from the stored numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from covidlake.catalog import ColumnDef, Dialect
+from covidlake.lakesql import lit, reader
+
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y")  # %y before %Y: '3/22/20' is 2020
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+    "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
+)
+BASIC_STATS = ("non_empty", "int_ok", "double_ok", "bool_ok", "leading_zero", "date_like",
+               "max_length", "min", "max")
+DATE_STATS = ("ymd_ok", "date_ok", "ts_ok", *(f"date:{f}" for f in DATE_FORMATS),
+              *(f"ts:{f}" for f in TIMESTAMP_FORMATS))
+STAT_NAMES = BASIC_STATS + DATE_STATS
+_DATE_LIKE = "[0-9]{1,4}[-/][0-9]{1,2}([-/][0-9]{1,4})?([ T][0-9:.]+Z?)?"
+# Codes keep their text even when every value is a number (FIPS 1001 is '01001').
+CODE_NAME = re.compile(r"(^|_)(fips|zip|zipcode|zip_code|postal_code|code|id2|geo_id)$")
+# Names that mean the same column across the JHU header versions (and elsewhere).
+SYNONYMS = {"lat": "latitude", "long": "longitude", "lon": "longitude", "lng": "longitude"}
+BAD_SHARE = 0.01  # a column is typed by its majority if at most 1% of values do not fit
+
+
+def snake(name: str) -> str:
+    """A column name in snake_case.
+
+    >>> [snake(n) for n in ("Case-Fatality_Ratio", "Province/State", "hospitalizedCurrently",
+    ...                     "GEO.id2", "Long_", "Latitude (average)")]
+    ['case_fatality_ratio', 'province_state', 'hospitalized_currently', 'geo_id2', 'longitude', \
+'latitude_average']
+    """
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", s).strip("_").lower() or "column"
+    if s[0].isdigit():
+        s = "c_" + s
+    return SYNONYMS.get(s, s)
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        base = snake(n)
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    return out
+
+
+def _v(col: str) -> str:
+    return f"NULLIF(TRIM({col}), '')"
+
+
+def _count(cond: str) -> str:
+    return f"count(*) FILTER (WHERE {cond})"
+
+
+def _basic_exprs(col: str) -> list[str]:
+    v = _v(col)
+    return [
+        f"count({v})",
+        _count(f"regexp_full_match({v}, '[+-]?[0-9]+') AND TRY_CAST({v} AS BIGINT) IS NOT NULL"),
+        _count(f"TRY_CAST({v} AS DOUBLE) IS NOT NULL"),
+        _count(f"lower({v}) IN ('true', 'false')"),
+        _count(f"regexp_full_match({v}, '0[0-9]+')"),
+        _count(f"regexp_full_match({v}, '{_DATE_LIKE}')"),
+        f"coalesce(max(length({col})), 0)",
+        f"min({v})",
+        f"max({v})",
+    ]
+
+
+def _date_exprs(col: str) -> list[str]:
+    v = _v(col)
+    any_date = ", ".join(lit(f) for f in DATE_FORMATS)
+    any_ts = ", ".join(lit(f) for f in TIMESTAMP_FORMATS)
+    return [
+        _count(f"regexp_full_match({v}, '(19|20)[0-9]{{6}}') "
+               f"AND TRY_STRPTIME({v}, '%Y%m%d') IS NOT NULL"),
+        _count(f"TRY_STRPTIME({v}, [{any_date}]) IS NOT NULL"),
+        _count(f"TRY_STRPTIME({v}, [{any_ts}]) IS NOT NULL"),
+        *(_count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in DATE_FORMATS),
+        *(_count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in TIMESTAMP_FORMATS),
+    ]
+
+
+def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
+              columns: Sequence[int] | None = None, *, dates: bool = False) -> str:
+    """One row per file: filename, row count, then per column BASIC_STATS (or DATE_STATS).
+
+    The date pass is costly (a strptime per format), so it runs only on `columns` whose
+    values look like dates in the basic pass, or whose name says date.
+    """
+    exprs_of = _date_exprs if dates else _basic_exprs
+    idx = range(len(names)) if columns is None else columns
+    exprs = [e for i in idx for e in exprs_of(f"c{i}")]
+    return (f"SELECT filename, count(*), {', '.join(exprs)} "
+            f"FROM {reader(paths, dialect, names)} GROUP BY filename")
+
+
+def wants_date_pass(name: str, basic: Sequence[Any]) -> bool:
+    return "date" in name or basic[BASIC_STATS.index("date_like")] > 0
+
+
+def merge(stats: Sequence[list[Any]]) -> dict[str, Any]:
+    """Per-file statistics of one column, summed over files."""
+    out: dict[str, Any] = {}
+    for i, name in enumerate(STAT_NAMES):
+        values = [s[i] for s in stats if s[i] is not None]
+        if name == "max_length":
+            out[name] = max(values, default=0)
+        elif name == "min":
+            out[name] = min(values, default=None)
+        elif name == "max":
+            out[name] = max(values, default=None)
+        else:
+            out[name] = sum(values)
+    return out
+
+
+def decide(name: str, s: dict[str, Any]) -> tuple[str, list[str], int]:
+    """(type, strptime formats, values that do not fit) for one column's merged statistics."""
+    n = s["non_empty"]
+    if n == 0:
+        return "VARCHAR", [], 0
+    allowed = int(n * BAD_SHARE)
+
+    def fits(ok: int) -> bool:
+        return ok >= n - allowed
+
+    code = bool(CODE_NAME.search(name)) or s["leading_zero"] > allowed
+    if fits(s["bool_ok"]):
+        return "BOOLEAN", [], n - s["bool_ok"]
+    if "date" in name and fits(s["ymd_ok"]):
+        return "DATE", ["%Y%m%d"], n - s["ymd_ok"]
+    if not code and fits(s["int_ok"]):
+        return "BIGINT", [], n - s["int_ok"]
+    if not code and fits(s["double_ok"]):
+        return "DOUBLE", [], n - s["double_ok"]
+    if fits(s["date_ok"]):
+        return "DATE", [f for f in DATE_FORMATS if s[f"date:{f}"]], n - s["date_ok"]
+    if fits(s["ts_ok"]):
+        return "TIMESTAMP", [f for f in TIMESTAMP_FORMATS if s[f"ts:{f}"]], n - s["ts_ok"]
+    return "VARCHAR", [], 0
+
+
+def column_def(name: str, originals: list[str], description: str, s: dict[str, Any],
+               total_rows: int) -> ColumnDef:
+    type_, formats, bad = decide(name, s)
+    examples = [str(x) for x in (s["min"], s["max"]) if x is not None]
+    return ColumnDef(name=name, type=type_, original_names=originals, formats=formats,
+                     description=description, max_length=s["max_length"],
+                     null_count=total_rows - s["non_empty"], bad_count=bad,
+                     examples=list(dict.fromkeys(examples)))

@@ -1,0 +1,90 @@
+"""A local folder as an object store (the default lake)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from covidlake.errors import StoreError
+from covidlake.store import ObjectInfo
+
+
+class LocalStore:
+    def __init__(self, url: str) -> None:
+        path = unquote(urlparse(url).path) if url.startswith("file://") else url
+        self.root = Path(path).expanduser().resolve()
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise StoreError(f"key {key!r} points outside the store {self.root}")
+        return path
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
+        if not base.is_dir():
+            return
+        found = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if name.startswith(".") or name.endswith(".tmp"):
+                    continue
+                path = Path(dirpath) / name
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    try:
+                        size = path.stat().st_size
+                    except OSError as exc:
+                        raise StoreError(f"cannot read {path}: {exc.strerror}",
+                                         hint="check the file exists and is readable") from exc
+                    found.append(ObjectInfo(key, size))
+        yield from sorted(found, key=lambda o: o.key)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror}",
+                             hint="check the file exists and is readable") from exc
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._atomic(key) as tmp:
+            tmp.write_bytes(data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        with self._atomic(key) as tmp:
+            shutil.copyfile(path, tmp)
+
+    @contextmanager
+    def _atomic(self, key: str) -> Iterator[Path]:
+        """A temp file beside the target, renamed over it only if the block succeeds."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
