@@ -1,0 +1,47 @@
+"""`tables` and `describe`: the catalog as people read it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from covidlake.catalog import open_catalog, require
+from covidlake.settings import Settings
+from covidlake.store import open_store
+
+
+def print_tables(settings: Settings, out: Console) -> None:
+    catalog = open_catalog(settings.catalog, open_store(settings.lake))
+    table = Table(title=f"catalog v{catalog.version}", title_justify="left")
+    for name in ("table", "rows", "files", "bytes", "columns", "schema", "last crawl"):
+        table.add_column(name, justify="right" if name in ("rows", "files", "bytes",
+                                                           "columns") else "left")
+    for t in catalog.tables():
+        table.add_row(t.name, f"{t.rows:,}", str(len(t.files)), f"{t.bytes:,}",
+                      str(len(t.columns)), f"v{t.version}", t.crawled_at)
+    out.print(table)
+
+
+def print_table(settings: Settings, name: str, out: Console) -> None:
+    lake = open_store(settings.lake)
+    t = require(open_catalog(settings.catalog, lake), name)
+    out.print(f"[bold]{t.name}[/bold]  {lake.uri(t.location)}  {t.rows:,} rows in "
+              f"{len(t.files)} files ({t.bytes:,} bytes), format {t.format}, schema v{t.version}")
+    cols = Table(show_edge=False)
+    for h in ("column", "type", "original names", "nulls", "bad", "max len", "examples"):
+        cols.add_column(h)
+    for c in t.columns:
+        type_ = c.type + (f" ({', '.join(c.formats)})" if c.formats else "")
+        cols.add_row(c.name, type_, " | ".join(c.original_names), f"{c.null_count:,}",
+                     f"{c.bad_count:,}", str(c.max_length), " … ".join(c.examples))
+    out.print(cols)
+    for i, g in enumerate(t.groups):
+        d = g.dialect
+        out.print(f"file group {i + 1}: {len(g.files)} files, {d.format}, {d.encoding}, "
+                  f"delimiter {d.delimiter!r}, header lines {d.header_lines}; "
+                  f"{g.files[0]} … {g.files[-1]}", markup=False)
+    out.print("[bold]schema history[/bold]")
+    for h in t.history:
+        changes = "; ".join(h["changes"]) or "first crawl"
+        out.print(f"  v{h['version']} {h['crawled_at']} {h['schema_hash']}: {changes}",
+                  markup=False)

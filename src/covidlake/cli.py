@@ -1,0 +1,151 @@
+"""The covidlake command line. It parses options, builds Settings and delegates; nothing else.
+
+Exit codes: 0 ok, 1 runtime error (a CovidlakeError), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from covidlake import log
+from covidlake.errors import CovidlakeError
+from covidlake.settings import Settings, load_settings, redact
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="The COVID-19 Data Lake, from raw files to an analyst-ready star schema.")
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+Source = Annotated[str | None, typer.Option(
+    "--source", help="Source folder or URL (default: the bundled sample).")]
+Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URL (default ./lake).")]
+WarehouseOpt = Annotated[str | None, typer.Option(
+    "--warehouse", help="Warehouse path or URL (default ./covidlake.duckdb).")]
+Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="No progress output.")]
+Debug = Annotated[bool | None, typer.Option("--debug", help="Show tracebacks.")]
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _settings(**flags: Any) -> Settings:
+    settings = load_settings(flags)
+    log.set_quiet(settings.quiet)
+    _state["debug"] = settings.debug
+    return settings
+
+
+_state: dict[str, bool] = {"debug": False}
+
+
+def _pipeline(command: str, stages: list[str], **flags: Any) -> None:
+    from covidlake.pipeline import execute
+
+    execute(command, _settings(**flags), stages)
+
+
+@app.command()
+def ingest(source: Source = None, lake: Lake = None, quiet: Quiet = None,
+           debug: Debug = None) -> None:
+    """Copy the source tables into the lake's raw zone (unchanged files are skipped)."""
+    _pipeline("ingest", ["ingest"], source=source, lake=lake, quiet=quiet, debug=debug)
+
+
+@app.command()
+def crawl(lake: Lake = None, quiet: Quiet = None, debug: Debug = None) -> None:
+    """Infer each table's schema and register it in the catalog."""
+    _pipeline("crawl", ["crawl"], lake=lake, quiet=quiet, debug=debug)
+
+
+@app.command()
+def transform(lake: Lake = None, quiet: Quiet = None, debug: Debug = None) -> None:
+    """Build the star schema with data-quality checks; export it to the lake."""
+    _pipeline("transform", ["transform"], lake=lake, quiet=quiet, debug=debug)
+
+
+@app.command()
+def load(lake: Lake = None, warehouse: WarehouseOpt = None, quiet: Quiet = None,
+         debug: Debug = None) -> None:
+    """Load the exported star schema into the warehouse, atomically."""
+    _pipeline("load", ["load"], lake=lake, warehouse=warehouse, quiet=quiet, debug=debug)
+
+
+@app.command()
+def run(source: Source = None, lake: Lake = None, warehouse: WarehouseOpt = None,
+        quiet: Quiet = None, debug: Debug = None) -> None:
+    """Run every stage in order (ingest, crawl, transform, export, load), then summarise."""
+    from covidlake.pipeline import execute
+    from covidlake.summary import summary
+
+    settings = _settings(source=source, lake=lake, warehouse=warehouse, quiet=quiet,
+                         debug=debug)
+    result = execute("run", settings, ["ingest", "crawl", "transform", "load"])
+    summary(result.record, stdout)
+
+
+@app.command()
+def tables(lake: Lake = None, debug: Debug = None) -> None:
+    """List the catalog's tables: rows, files, bytes, last crawl."""
+    from covidlake.catalog_view import print_tables
+
+    print_tables(_settings(lake=lake, debug=debug), stdout)
+
+
+@app.command()
+def describe(table: Annotated[str, typer.Argument(help="A table name, e.g. us_county.")],
+             lake: Lake = None, debug: Debug = None) -> None:
+    """Show a table's columns, types, original names, null counts, examples and history."""
+    from covidlake.catalog_view import print_table
+
+    print_table(_settings(lake=lake, debug=debug), table, stdout)
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="SQL over the lake's tables, by name.")],
+          lake: Lake = None,
+          format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+          debug: Debug = None) -> None:
+    """Run SQL over the lake's tables (DuckDB), e.g. "SELECT count(*) FROM us_county"."""
+    from covidlake.query import print_result, run_query
+
+    settings = _settings(lake=lake, debug=debug)
+    print_result(run_query(settings, sql), format.value, stdout)
+
+
+@app.command()
+def report(lake: Lake = None, warehouse: WarehouseOpt = None, debug: Debug = None) -> None:
+    """Row counts, data-quality results, the last run and a few analyst answers."""
+    from covidlake.report import report as print_report
+    from covidlake.runs import last_run
+    from covidlake.store import open_store
+    from covidlake.warehouses import open_warehouse
+
+    settings = _settings(lake=lake, warehouse=warehouse, debug=debug)
+    wh = open_warehouse(settings.warehouse)
+    try:
+        print_report(wh, last_run(open_store(settings.lake)), stdout)
+    finally:
+        wh.close()
+
+
+def main() -> None:
+    try:
+        app()  # usage errors exit 2 and --help exits 0 inside; it ends with SystemExit
+    except CovidlakeError as exc:
+        if _state["debug"]:
+            raise
+        log.stderr.print(f"error: {redact(str(exc))}", style="red", markup=False)
+        sys.exit(1)
+    except Exception as exc:  # a bug: say so plainly, traceback only with --debug
+        if _state["debug"] or "--debug" in sys.argv:
+            raise
+        log.stderr.print(f"internal error: {redact(repr(exc))} (run with --debug for the "
+                         "traceback)", style="red", markup=False)
+        sys.exit(1)

@@ -1,0 +1,35 @@
+"""Query engines: SQL over the lake's tables by catalog name.
+
+An engine exposes every catalog table as a relation of the same name, and internal relations
+`src.<table>` that add `_file` (the object's lake key) and `_bad_columns` for the transform.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from covidlake.catalog import Catalog
+from covidlake.errors import ConfigError
+from covidlake.store import ObjectStore
+
+
+class Engine(Protocol):
+    dialect: str  # sqlglot dialect name
+
+    def query(self, sql: str) -> pa.Table:
+        """Run a user's SQL; raises QueryError with the engine's message."""
+        ...
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_engine(kind: str, lake: ObjectStore, catalog: Catalog) -> Engine:
+    if kind == "duckdb":
+        from covidlake.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(lake, catalog)
+    raise ConfigError(f"unknown engine {kind!r}", hint="supported: duckdb")

@@ -1,0 +1,126 @@
+"""export: write each star table to the lake as Parquet and CSV under star/<table>/, and the
+rejected source rows under quarantine/.
+
+A manifest (`star/_manifest.json`) records each table's schema (types, max string lengths),
+rows and checksums; load generates DDL from it. Files whose bytes did not change are not
+rewritten, so a re-run leaves the lake as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from covidlake import log
+from covidlake.lakesql import ident, lit
+from covidlake.store import ObjectStore
+from covidlake.transform.model import BY_NAME, STAR_TABLES
+
+MANIFEST = "star/_manifest.json"
+QUARANTINE = "quarantine/rejected_rows"
+
+
+@dataclass
+class ColumnSchema:
+    name: str
+    type: str  # DuckDB type name: INTEGER, BIGINT, DOUBLE, VARCHAR, DATE, BOOLEAN
+    max_length: int = 0  # VARCHAR only
+    nullable: bool = True
+
+
+@dataclass
+class TableExport:
+    name: str
+    rows: int
+    columns: list[ColumnSchema]
+    files: dict[str, str] = field(default_factory=dict)  # key -> sha256
+
+
+@dataclass
+class StarManifest:
+    version: str  # a hash of every file's checksum: the star's identity
+    tables: list[TableExport]
+    quarantine: dict[str, str] = field(default_factory=dict)  # key -> sha256
+
+    @classmethod
+    def read(cls, lake: ObjectStore) -> StarManifest | None:
+        if not lake.exists(MANIFEST):
+            return None
+        doc = json.loads(lake.get(MANIFEST))
+        return cls(doc["version"], [
+            TableExport(t["name"], t["rows"], [ColumnSchema(**c) for c in t["columns"]],
+                        t["files"]) for t in doc["tables"]], doc.get("quarantine", {}))
+
+    def table(self, name: str) -> TableExport:
+        return next(t for t in self.tables if t.name == name)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _schema(con: duckdb.DuckDBPyConnection, table: str) -> list[ColumnSchema]:
+    cols = con.execute(f"DESCRIBE {table}").fetchall()
+    lengths = {}
+    text = [c[0] for c in cols if c[1] == "VARCHAR"]
+    if text:
+        row = con.execute("SELECT " + ", ".join(f"coalesce(max(length({ident(c)})), 0)"
+                                                for c in text) + f" FROM {table}").fetchone()
+        lengths = dict(zip(text, row, strict=True))
+    nulls = con.execute("SELECT " + ", ".join(f"count(*) - count({ident(c[0])})" for c in cols)
+                        + f" FROM {table}").fetchone()
+    return [ColumnSchema(c[0], c[1], lengths.get(c[0], 0), bool(n))
+            for c, n in zip(cols, nulls, strict=True)]
+
+
+def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
+    """Write star.* (and the quarantine) from `con` to the lake; returns the new manifest."""
+    old = StarManifest.read(lake)
+    old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
+    old_files |= old.quarantine if old else {}
+    exports, written, quarantine = [], 0, {}
+    con.execute(f"CREATE OR REPLACE TABLE stage.rejected_rows AS SELECT source AS source_table, "
+                "file, src_row, reason, obs_date, country, level, province, county, fips "
+                "FROM stage.obs_final WHERE reason IS NOT NULL UNION ALL SELECT "
+                "'hospital_beds', _file, NULL, 'unparseable value in ' || bad, NULL, 'US', "
+                "'county', state_name, county_name, fips FROM stage.hospital_beds WHERE bad <> ''")
+    targets = [(t.name, f"star.{t.name}", f"star/{t.name}/{t.name}",
+                ", ".join(t.primary_key)) for t in STAR_TABLES]
+    targets.append(("rejected_rows", "stage.rejected_rows", QUARANTINE,
+                    "source_table, file, src_row"))
+    with tempfile.TemporaryDirectory(prefix="covidlake-export-") as tmp:
+        for name, table, base, order in log.track(targets, "export", total=len(targets)):
+            files = {}
+            query = f"SELECT * FROM {table} ORDER BY {order}"
+            for ext, options in (("parquet", "FORMAT parquet, COMPRESSION zstd"),
+                                 ("csv", "FORMAT csv, HEADER true, QUOTE '\"'")):
+                local = Path(tmp) / f"{name}.{ext}"
+                con.execute(f"COPY ({query}) TO {lit(str(local))} ({options})")
+                key, digest = f"{base}.{ext}", _sha256(local)
+                if old_files.get(key) != digest or not lake.exists(key):
+                    lake.put_file(key, local)
+                    written += 1
+                files[key] = digest
+            rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            if name in BY_NAME:
+                exports.append(TableExport(name, rows, _schema(con, table), files))
+            else:
+                quarantine.update(files)
+    version = hashlib.sha256(json.dumps(
+        sorted((k, v) for t in exports for k, v in t.files.items())).encode()).hexdigest()[:16]
+    manifest = StarManifest(version, exports, quarantine)
+    doc = json.dumps(asdict(manifest), indent=1).encode()
+    if not lake.exists(MANIFEST) or lake.get(MANIFEST) != doc:
+        lake.put(MANIFEST, doc)
+    log.info(f"export: {len(targets)} tables as Parquet and CSV, {written} files changed; "
+             f"star version {version}")
+    return manifest

@@ -1,0 +1,117 @@
+"""The stages wired to their backends, each recorded in a run; `run` is all of them in order.
+
+Each stage reads what the previous one wrote to the lake, so any stage can run alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from covidlake import log
+from covidlake.catalog import open_catalog
+from covidlake.crawl import crawl
+from covidlake.engines.duckdb import DuckDBEngine
+from covidlake.errors import CovidlakeError
+from covidlake.export import export
+from covidlake.ingest import ingest
+from covidlake.load import load
+from covidlake.runs import Run
+from covidlake.settings import Settings
+from covidlake.store import ObjectStore, open_store
+from covidlake.transform import TransformResult, build
+from covidlake.warehouses import open_warehouse
+
+
+def stage_ingest(settings: Settings, lake: ObjectStore, run: Run) -> None:
+    with run.stage("ingest") as st:
+        result = ingest(settings.source_url, lake)
+        st.rows_out = {t.table: t.files for t in result.tables}
+        st.detail = {"copied": result.copied, "tables": [asdict(t) for t in result.tables]}
+    run.record.sources = [{"key": o.key, "bytes": o.bytes, "sha256": o.sha256}
+                          for o in result.objects]
+
+
+def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
+    with run.stage("crawl") as st:
+        catalog = open_catalog(settings.catalog, lake)
+        result = crawl(lake, catalog)
+        st.rows_out = {t.name: t.rows for t in catalog.tables()}
+        st.detail = {"files_read": result.files_read, "files_unchanged": result.files_reused,
+                     "schema_changes": result.changes}
+    run.record.catalog_version = result.catalog_version
+
+
+def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> TransformResult:
+    catalog = open_catalog(settings.catalog, lake)
+    run.record.catalog_version = catalog.version
+    engine = DuckDBEngine(lake, catalog)
+    try:
+        with run.stage("transform") as st:
+            result = build(engine.con, catalog)
+            st.rows_in = {str(r["source_table"]): int(r["rows_read"])  # type: ignore[call-overload]
+                          for r in result.reconciliation}
+            st.rows_out = dict(result.rows)
+            st.detail = {"warnings": result.warnings}
+        run.record.reconciliation = result.reconciliation
+        run.record.quality = {s: sum(c.status == s for c in result.checks)
+                              for s in ("pass", "warn", "fail")}
+        if result.failed:
+            names = ", ".join(f"{c.check_name} on {c.table_name} ({c.failing_rows})"
+                              for c in result.failed)
+            raise CovidlakeError(f"data-quality checks failed: {names}",
+                                 hint="nothing was exported; see the checks above")
+        with run.stage("export") as st:
+            manifest = export(engine.con, lake)
+            st.rows_out = {t.name: t.rows for t in manifest.tables}
+        run.record.star_version = manifest.version
+    finally:
+        engine.close()
+    _print_reconciliation(result)
+    return result
+
+
+def stage_load(settings: Settings, lake: ObjectStore, run: Run) -> None:
+    warehouse = open_warehouse(settings.warehouse)
+    try:
+        with run.stage("load") as st:
+            result = load(lake, warehouse, run.id)
+            st.rows_out = result.rows if result.loaded else {}
+            st.detail = {"loaded": result.loaded, "warehouse": warehouse.url}
+        run.record.star_version = result.version
+    finally:
+        warehouse.close()
+
+
+STAGES: dict[str, Callable[[Settings, ObjectStore, Run], Any]] = {
+    "ingest": stage_ingest,
+    "crawl": stage_crawl,
+    "transform": stage_transform,
+    "load": stage_load,
+}
+
+
+def execute(command: str, settings: Settings, stages: list[str]) -> Run:
+    """Run `stages` in order under one run record, saved to the lake even on failure."""
+    lake = open_store(settings.lake)
+    run = Run(lake, command, settings.describe())
+    log.info(f"run {run.id}: {' → '.join(stages)}")
+    try:
+        for name in stages:
+            STAGES[name](settings, lake, run)
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    run.finish()
+    return run
+
+
+def _print_reconciliation(result: TransformResult) -> None:
+    for r in result.reconciliation:
+        reasons = r["reasons"]
+        assert isinstance(reasons, dict)
+        why = "; ".join(f"{k}: {v:,}" for k, v in reasons.items())
+        log.info(f"  {r['source_table']:<18} read {r['rows_read']:>9,} = used "
+                 f"{r['rows_used']:>9,} + rejected {r['rows_rejected']:>7,}"
+                 + (f"  ({why})" if why else ""))

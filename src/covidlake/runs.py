@@ -1,0 +1,95 @@
+"""Run records: every command that changes the lake or the warehouse gets an id and a record in
+the lake (`_runs/<run_id>.json`): start and end, each stage's time and rows in and out, the
+checksums of the source objects used and the catalog version; the base for lineage.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from covidlake.store import ObjectStore
+
+PREFIX = "_runs/"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class StageRecord:
+    name: str
+    started_at: str
+    seconds: float = 0.0
+    rows_in: dict[str, int] = field(default_factory=dict)
+    rows_out: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    command: str
+    started_at: str
+    settings: dict[str, str]
+    ended_at: str = ""
+    status: str = "running"  # running | succeeded | failed
+    error: str = ""
+    stages: list[StageRecord] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # key, bytes, sha256
+    catalog_version: int | None = None
+    star_version: str | None = None
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, int] = field(default_factory=dict)  # status -> checks
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        d = dict(d)
+        d["stages"] = [StageRecord(**s) for s in d.get("stages", [])]
+        return cls(**d)
+
+
+class Run:
+    """Records one command; saved to the lake when it ends, whether it succeeded or not."""
+
+    def __init__(self, lake: ObjectStore, command: str, settings: dict[str, str]) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.lake = lake
+        self.record = RunRecord(f"{stamp}-{secrets.token_hex(3)}", command, _now(), settings)
+
+    @property
+    def id(self) -> str:
+        return self.record.run_id
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[StageRecord]:
+        stage = StageRecord(name, _now())
+        self.record.stages.append(stage)
+        started = time.perf_counter()
+        try:
+            yield stage
+        finally:
+            stage.seconds = round(time.perf_counter() - started, 3)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.record.ended_at = _now()
+        self.record.status = "failed" if error else "succeeded"
+        self.record.error = str(error) if error else ""
+        body = json.dumps(asdict(self.record), indent=1, default=str).encode()
+        self.lake.put(f"{PREFIX}{self.id}.json", body)
+
+
+def last_run(lake: ObjectStore, command: str | None = None) -> RunRecord | None:
+    """The newest run record (of `command`, if given)."""
+    for obj in sorted(lake.list(PREFIX), key=lambda o: o.key, reverse=True):
+        record = RunRecord.from_dict(json.loads(lake.get(obj.key)))
+        if command is None or record.command == command:
+            return record
+    return None

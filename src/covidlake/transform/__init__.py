@@ -1,0 +1,124 @@
+"""transform: build the star schema (covid.fact_covid, dim_region, dim_hospital, dim_date)
+and its data-quality results from the lake's tables, on DuckDB.
+
+The model is SQL in `sql/` (run in file order). This module checks that the catalog carries
+the columns the model reads (`NEEDS`), exposes each source as `stage.<table>` with exactly
+those columns, runs the SQL, and then the checks in `quality.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+
+import duckdb
+
+from covidlake import log
+from covidlake.catalog import Catalog, TableDef, require
+from covidlake.errors import CovidlakeError, SchemaError
+from covidlake.lakesql import ident, lit
+from covidlake.transform.model import NEEDS, STAR_TABLES, Need
+from covidlake.transform.quality import Check, reconcile, run_checks
+
+
+@dataclass
+class TransformResult:
+    rows: dict[str, int] = field(default_factory=dict)  # star table -> rows
+    checks: list[Check] = field(default_factory=list)
+    reconciliation: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+
+_ALLOWED = {
+    "text": None,  # anything reads as text
+    "int": {"BIGINT", "DOUBLE"},
+    "float": {"BIGINT", "DOUBLE"},
+    "date": {"DATE", "TIMESTAMP"},
+    "timestamp": {"TIMESTAMP", "DATE"},
+}
+_SQL_TYPE = {"text": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "date": "DATE",
+             "timestamp": "TIMESTAMP"}
+
+
+def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) -> str:
+    """SQL for stage.<table>: the needed columns (NULL for a missing optional one), `_file`,
+    and `bad` = the needed columns whose text did not parse."""
+    exprs, used = [], []
+    for need in needs:
+        col = table.column(need.column)
+        sql_type = _SQL_TYPE[need.kind]
+        if col is None:
+            if need.required:
+                raise SchemaError(
+                    f"{table.name}: column {need.column!r} is missing "
+                    f"(columns: {', '.join(c.name for c in table.columns)})",
+                    hint="the source's header changed; fix the file or rename the column, "
+                         "then run crawl again")
+            warnings.append(f"{table.name}.{need.column} is not in the source; left NULL")
+            exprs.append(f"CAST(NULL AS {sql_type}) AS {ident(need.column)}")
+            continue
+        missing_in = [g for g in table.groups if need.column not in {n for _, n in g.columns}]
+        if need.required and missing_in:
+            files = [k for g in missing_in for k in g.files]
+            header = ",".join(o for o, _ in missing_in[0].columns)
+            raise SchemaError(
+                f"{table.name}: column {need.column!r} is missing from {len(files)} file(s), "
+                f"first {files[0]} (its header: {header})",
+                hint="the source's header changed; fix the file or rename the column, "
+                     "then run crawl again")
+        allowed = _ALLOWED[need.kind]
+        if allowed is not None and col.type not in allowed:
+            raise SchemaError(
+                f"{table.name}: column {need.column!r} should hold {need.kind} values but the "
+                f"crawler typed it {col.type} (examples: {', '.join(col.examples) or 'none'})",
+                hint="too many values do not parse; fix the source and run crawl again")
+        exprs.append(f"CAST({ident(need.column)} AS {sql_type}) AS {ident(need.column)}")
+        used.append(need.column)
+    names = "[" + ", ".join(lit(u) for u in used) + "]"
+    bad = (f"array_to_string(list_filter(string_split(_bad_columns, ','), "
+           f"x -> list_contains({names}, x)), ',')")
+    return (f"CREATE OR REPLACE VIEW stage.{ident(table.name)} AS SELECT {', '.join(exprs)}, "
+            f"_file, {bad} AS bad FROM src.{ident(table.name)}")
+
+
+def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS ref")
+    ref = resources.files("covidlake") / "transform" / "reference"
+    for name in ("country_aliases", "province_aliases"):
+        path = str(ref / f"{name}.csv")
+        con.execute(f"CREATE OR REPLACE TABLE ref.{name} AS SELECT * FROM read_csv({lit(path)}, "
+                    "header=true, all_varchar=true)")
+
+
+def build(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> TransformResult:
+    """Build star.* and stage.* tables on `con`, which already has the lake's src.* views."""
+    started = time.perf_counter()
+    result = TransformResult()
+    for schema in ("stage", "star"):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for name, needs in NEEDS.items():
+        con.execute(stage_view(require(catalog, name), needs, result.warnings))
+    _load_reference(con)
+    sql_dir = resources.files("covidlake") / "transform" / "sql"
+    for script in sorted(p.name for p in sql_dir.iterdir() if p.name.endswith(".sql")):
+        try:
+            con.execute((sql_dir / script).read_text(encoding="utf-8"))
+        except duckdb.Error as exc:
+            raise CovidlakeError(f"transform step {script} failed: {exc}",
+                                 hint="run with --debug for the traceback") from exc
+    result.reconciliation = reconcile(con, catalog)
+    result.checks = run_checks(con, result.reconciliation, result.warnings)
+    result.rows = {t.name: con.execute(f"SELECT count(*) FROM star.{t.name}").fetchone()[0]
+                   for t in STAR_TABLES}
+    for w in result.warnings:
+        log.warn(w)
+    result.seconds = time.perf_counter() - started
+    log.info("transform: " + ", ".join(f"{k} {v:,}" for k, v in result.rows.items())
+             + f" ({result.seconds:.1f}s)")
+    return result

@@ -1,0 +1,161 @@
+"""Data-quality checks and per-source reconciliation, stored as star.dq_results.
+
+Every check counts failing rows. Severity `fail` means the star schema breaks its contract
+(duplicate or dangling keys, a fan-out); `warn` flags dirty source data that was kept or
+resolved (negative counts, decreasing cumulative series, duplicates, unplaced rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from covidlake.catalog import Catalog
+from covidlake.lakesql import lit
+from covidlake.transform.model import CUMULATIVE, MEASURES, STAR_TABLES
+
+FACT_SOURCES = ("enigma_jhu", "us_county", "us_states", "states_daily", "us_daily")
+
+
+@dataclass
+class Check:
+    check_name: str
+    table_name: str
+    severity: str  # fail | warn
+    failing_rows: int
+    detail: str
+
+    @property
+    def status(self) -> str:
+        return "pass" if self.failing_rows == 0 else self.severity
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchone()[0] or 0)
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[dict[str, object]]:
+    """Per source table: rows read, used and rejected (with reasons), each counted on its own
+    so that `read = used + rejected` is a real check that no row was lost on the way."""
+    out: list[dict[str, object]] = []
+
+    def add(table: str, read: int, used: int, reasons: list[tuple[str, int]]) -> None:
+        out.append({"source_table": table, "rows_read": read, "rows_used": used,
+                    "rows_rejected": sum(n for _, n in reasons), "reasons": dict(reasons)})
+
+    for src in FACT_SOURCES:
+        where = f"FROM stage.obs_final WHERE source = {lit(src)}"
+        reasons = con.execute(f"SELECT reason, count(*) {where} AND reason IS NOT NULL "
+                              "GROUP BY reason ORDER BY reason").fetchall()
+        add(src, _one(con, f"SELECT count(*) FROM stage.{src}"),
+            _one(con, f"SELECT count(*) {where} AND reason IS NULL"), reasons)
+    reference = {  # table -> (rejection reason per row, rows used)
+        "hospital_beds": ("SELECT CASE WHEN bad <> '' THEN 'unparseable value in ' || bad END "
+                          "FROM stage.hospital_beds", "SELECT count(*) FROM star.dim_hospital"),
+        "county_population": (
+            "SELECT CASE WHEN NOT regexp_full_match(trim(geo_id2), '[0-9]{4,5}') THEN "
+            "'no county FIPS' WHEN respop72018 IS NULL THEN 'no 2018 population' END "
+            "FROM stage.county_population",
+            "SELECT count(*) FROM stage.county_population WHERE "
+            "regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND respop72018 IS NOT NULL"),
+        "state_abv": (
+            "SELECT CASE WHEN a.abbr IS NULL THEN 'state name matches no FIPS' END "
+            "FROM stage.state_abv s LEFT JOIN stage.us_state_abbr a "
+            "ON a.abbr = upper(trim(s.abbreviation))",
+            "SELECT count(*) FROM stage.state_abv s JOIN stage.us_state_abbr a "
+            "ON a.abbr = upper(trim(s.abbreviation))"),
+        "countrycode": (
+            "SELECT CASE WHEN r.country_region IS NULL THEN "
+            "'reference row unused: no country of that name in the facts' END "
+            "FROM stage.countrycode c LEFT JOIN (SELECT DISTINCT country_region FROM "
+            "star.dim_region) r ON r.country_region = trim(c.country)",
+            "SELECT count(*) FROM stage.countrycode c WHERE trim(c.country) IN "
+            "(SELECT country_region FROM star.dim_region)"),
+    }
+    for table, (reason_sql, used_sql) in reference.items():
+        rows = con.execute(f"SELECT r, count(*) FROM ({reason_sql}) t(r) WHERE r IS NOT NULL "
+                           "GROUP BY r ORDER BY r").fetchall()
+        add(table, _one(con, f"SELECT count(*) FROM stage.{table}"), _one(con, used_sql), rows)
+    for table in catalog.tables():
+        if table.name not in {o["source_table"] for o in out}:
+            add(table.name, table.rows, 0,
+                [("not used by the star schema", table.rows)] if table.rows else [])
+    return out
+
+
+def run_checks(con: duckdb.DuckDBPyConnection, reconciliation: list[dict[str, object]],
+               warnings: list[str]) -> list[Check]:
+    checks: list[Check] = []
+
+    def check(name: str, table: str, severity: str, sql: str, detail: str) -> None:
+        checks.append(Check(name, table, severity, _one(con, sql), detail))
+
+    for t in STAR_TABLES:
+        if t.name == "dq_results":
+            continue
+        key = ", ".join(t.primary_key)
+        check("primary_key_unique", t.name, "fail",
+              f"SELECT count(*) - count(DISTINCT ({key})) FROM star.{t.name}",
+              f"({key}) is unique")
+        check("primary_key_not_null", t.name, "fail",
+              f"SELECT count(*) FROM star.{t.name} WHERE "
+              + " OR ".join(f"{k} IS NULL" for k in t.primary_key),
+              f"({key}) has no NULL")
+        for fk in t.foreign_keys:
+            col, ref = fk.columns[0], fk.ref_columns[0]
+            check(f"foreign_key_{col}", t.name, "fail",
+                  f"SELECT count(*) FROM star.{t.name} x WHERE x.{col} IS NOT NULL AND NOT "
+                  f"EXISTS (SELECT 1 FROM star.{fk.table} d WHERE d.{ref} = x.{col})",
+                  f"every {col} is in {fk.table}")
+    check("natural_key_unique", "dim_region", "fail",
+          "SELECT count(*) - count(DISTINCT (level, country_region, province_state, county, "
+          "fips)) FROM star.dim_region", "one row per real place")
+    check("no_fan_out", "fact_covid", "fail",
+          "SELECT abs((SELECT count(*) FROM star.fact_covid) - (SELECT count(*) FROM "
+          "(SELECT DISTINCT obs_date, nk FROM stage.obs_final WHERE reason IS NULL)))",
+          "fact rows = distinct (day, place) among the source rows used")
+    check("facts_without_measures", "fact_covid", "fail",
+          "SELECT count(*) FROM star.fact_covid WHERE "
+          + " AND ".join(f"{m} IS NULL" for m in MEASURES),
+          "every fact row carries at least one measure")
+    for m in MEASURES:
+        check(f"negative_{m}", "fact_covid", "warn",
+              f"SELECT count(*) FROM star.fact_covid WHERE {m} < 0",
+              f"{m} < 0 (kept as reported)")
+    for m in CUMULATIVE:
+        check(f"decreasing_{m}", "fact_covid", "warn",
+              f"SELECT count(*) FROM (SELECT {m} AS v, lag({m}) OVER (PARTITION BY region_key "
+              f"ORDER BY date_key) AS prev FROM star.fact_covid WHERE {m} IS NOT NULL) "
+              "WHERE v < prev",
+              f"cumulative {m} lower than the place's previous report (kept as reported)")
+    check("hospital_without_region", "dim_hospital", "warn",
+          "SELECT count(*) FROM star.dim_hospital WHERE region_key IS NULL",
+          "hospitals with no county FIPS (kept, region_key NULL)")
+    for rec in reconciliation:
+        reasons = rec["reasons"]
+        assert isinstance(reasons, dict)
+        dupes = sum(n for r, n in reasons.items() if r.startswith("duplicate"))
+        unplaced = {r: n for r, n in reasons.items() if r.startswith("no location")}
+        table = str(rec["source_table"])
+        if table in FACT_SOURCES:
+            checks.append(Check("duplicates_resolved", table, "warn", dupes,
+                                "same place and day more than once: latest last_update wins"))
+            checks.append(Check("unplaced_rows", table, "warn", sum(unplaced.values()),
+                                "; ".join(f"{r}: {n}" for r, n in unplaced.items())
+                                or "every row has a location"))
+        balanced = rec["rows_read"] == rec["rows_used"] + rec["rows_rejected"]  # type: ignore[operator]
+        detail = (f"read {rec['rows_read']:,} = used {rec['rows_used']:,} + rejected "
+                  f"{rec['rows_rejected']:,}"
+                  + "".join(f"; {r}: {n:,}" for r, n in reasons.items()))
+        checks.append(Check("reconciliation", table, "fail", 0 if balanced else 1, detail))
+    for i, w in enumerate(warnings):
+        checks.append(Check(f"source_warning_{i + 1}", "sources", "warn", 1, w))
+
+    con.execute("CREATE OR REPLACE TABLE star.dq_results (check_name VARCHAR, "
+                "table_name VARCHAR, status VARCHAR, severity VARCHAR, failing_rows BIGINT, "
+                "detail VARCHAR)")
+    con.executemany("INSERT INTO star.dq_results VALUES (?, ?, ?, ?, ?, ?)",
+                    [(c.check_name, c.table_name, c.status, c.severity, c.failing_rows,
+                      c.detail) for c in checks])
+    return checks

@@ -1,0 +1,70 @@
+-- Every source row that can become a fact, in one shape: where (country, level, province,
+-- county, fips), when (obs_date) and what (the measures this source carries).
+-- Inputs: stage.<source> views made by transform/__init__.py (columns guaranteed, `bad` = used
+-- columns whose text did not parse), ref.country_aliases and ref.province_aliases.
+
+CREATE OR REPLACE TABLE stage.jhu_named AS
+WITH base AS (
+    SELECT
+        row_number() OVER () AS src_row,
+        _file,
+        bad,
+        CAST(try_strptime(regexp_extract(_file, '([0-9]{2}-[0-9]{2}-[0-9]{4})\.csv$', 1),
+                          '%m-%d-%Y') AS DATE) AS obs_date,
+        NULLIF(trim(country_region), '') AS raw_country,
+        NULLIF(trim(province_state), '') AS raw_province,
+        NULLIF(trim(admin2), '') AS raw_admin2,
+        NULLIF(regexp_replace(trim(fips), '\.0+$', ''), '') AS raw_fips,
+        last_update, latitude, longitude, confirmed, deaths, recovered, active
+    FROM stage.enigma_jhu
+), countries AS (
+    SELECT b.*,
+           coalesce(ca.country_region, b.raw_country) AS country,
+           coalesce(ca.province_state, b.raw_province) AS province0
+    FROM base b LEFT JOIN ref.country_aliases ca ON ca.raw_country_region = b.raw_country
+)
+SELECT c.*,
+       CASE WHEN pa.raw_province_state IS NOT NULL THEN pa.province_state
+            ELSE c.province0 END AS province,
+       CASE WHEN pa.raw_province_state IS NOT NULL THEN pa.county
+            ELSE c.raw_admin2 END AS county
+FROM countries c
+LEFT JOIN ref.province_aliases pa
+       ON pa.country_region = c.country AND pa.raw_province_state = c.province0;
+
+CREATE OR REPLACE TABLE stage.obs AS
+SELECT 'enigma_jhu' AS source, src_row, _file AS file, bad, obs_date, country,
+       CASE WHEN county IS NOT NULL THEN 'county'
+            WHEN province IS NOT NULL THEN 'state' ELSE 'country' END AS level,
+       province, county, raw_fips AS fips, CAST(NULL AS VARCHAR) AS state_abbr,
+       last_update, latitude, longitude,
+       confirmed, deaths, recovered, active,
+       CAST(NULL AS BIGINT) AS nyt_cases, CAST(NULL AS BIGINT) AS nyt_deaths,
+       CAST(NULL AS BIGINT) AS positive, CAST(NULL AS BIGINT) AS negative,
+       CAST(NULL AS BIGINT) AS hospitalized_currently, CAST(NULL AS BIGINT) AS hospitalized,
+       CAST(NULL AS BIGINT) AS hospitalized_discharged
+FROM stage.jhu_named
+UNION ALL BY NAME
+SELECT 'us_county' AS source, row_number() OVER () AS src_row, _file AS file, bad,
+       date AS obs_date, 'US' AS country, 'county' AS level,
+       NULLIF(trim(state), '') AS province, NULLIF(trim(county), '') AS county,
+       NULLIF(trim(fips), '') AS fips,
+       cases AS nyt_cases, deaths AS nyt_deaths
+FROM stage.us_county
+UNION ALL BY NAME
+SELECT 'us_states' AS source, row_number() OVER () AS src_row, _file AS file, bad,
+       date AS obs_date, 'US' AS country, 'state' AS level,
+       NULLIF(trim(state), '') AS province, NULLIF(trim(fips), '') AS fips,
+       cases AS nyt_cases, deaths AS nyt_deaths
+FROM stage.us_states
+UNION ALL BY NAME
+SELECT 'states_daily' AS source, row_number() OVER () AS src_row, _file AS file, bad,
+       date AS obs_date, 'US' AS country, 'state' AS level,
+       NULLIF(trim(fips), '') AS fips, upper(NULLIF(trim(state), '')) AS state_abbr,
+       positive, negative, hospitalized_currently, hospitalized, hospitalized_discharged
+FROM stage.states_daily
+UNION ALL BY NAME
+SELECT 'us_daily' AS source, row_number() OVER () AS src_row, _file AS file, bad,
+       date AS obs_date, 'US' AS country, 'country' AS level,
+       positive, negative, hospitalized_currently, hospitalized, hospitalized_discharged
+FROM stage.us_daily;

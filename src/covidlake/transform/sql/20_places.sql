@@ -1,0 +1,132 @@
+-- Resolve every observation to one real place (a natural key, `nk`), so that no join fans out.
+-- US places are keyed by FIPS wherever a source gives one or a unique name lookup finds one;
+-- the lookups are built only from sources that carry names and codes together (NYT, the Census
+-- file, the hospital file, CTP), never from guesses.
+
+-- US states: name <-> 2-digit FIPS <-> abbreviation.
+CREATE OR REPLACE TABLE stage.us_state_pairs AS
+SELECT DISTINCT trim(state) AS name, lpad(trim(fips), 2, '0') AS fips, 1 AS priority
+FROM stage.us_states WHERE NULLIF(trim(state), '') IS NOT NULL AND regexp_full_match(trim(fips), '[0-9]{1,2}')
+UNION ALL
+SELECT DISTINCT trim(state_name), lpad(trim(state_fips), 2, '0'), 2
+FROM stage.hospital_beds WHERE NULLIF(trim(state_name), '') IS NOT NULL AND regexp_full_match(trim(state_fips), '[0-9]{1,2}')
+UNION ALL
+SELECT DISTINCT trim(split_part(geo_display_label, ',', -1)), left(lpad(trim(geo_id2), 5, '0'), 2), 3
+FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND geo_display_label LIKE '%,%';
+
+CREATE OR REPLACE TABLE stage.us_state_by_name AS
+SELECT lower(strip_accents(name)) AS name_key, min(fips) AS fips
+FROM stage.us_state_pairs GROUP BY lower(strip_accents(name)) HAVING count(DISTINCT fips) = 1;
+
+CREATE OR REPLACE TABLE stage.us_state_abbr AS  -- abbreviation -> fips
+SELECT abbr, min(fips) AS fips FROM (
+    SELECT upper(trim(sa.abbreviation)) AS abbr, sn.fips
+    FROM stage.state_abv sa JOIN stage.us_state_by_name sn ON sn.name_key = lower(trim(sa.state))
+    UNION ALL
+    SELECT DISTINCT upper(trim(state)), lpad(trim(fips), 2, '0')
+    FROM stage.states_daily WHERE regexp_full_match(trim(fips), '[0-9]{1,2}') AND NULLIF(trim(state), '') IS NOT NULL
+) GROUP BY abbr HAVING count(DISTINCT fips) = 1;
+
+CREATE OR REPLACE TABLE stage.us_state_names AS  -- fips -> canonical name and abbreviation
+SELECT f.fips, p.name, a.abbr
+FROM (SELECT fips FROM stage.us_state_pairs UNION SELECT fips FROM stage.us_state_abbr) f
+LEFT JOIN (SELECT fips, arg_min(name, priority) AS name FROM stage.us_state_pairs GROUP BY fips) p
+       ON p.fips = f.fips
+LEFT JOIN (SELECT fips, min(abbr) AS abbr FROM stage.us_state_abbr GROUP BY fips) a
+       ON a.fips = f.fips;
+
+-- US counties: (state FIPS, name) -> 5-digit FIPS, kept only where the name is unambiguous.
+-- Census names come with and without their suffix ('Autauga County' and 'Autauga').
+CREATE OR REPLACE TABLE stage.us_county_pairs AS
+SELECT DISTINCT trim(county) AS name, lpad(trim(fips), 5, '0') AS fips, 1 AS priority
+FROM stage.us_county WHERE regexp_full_match(trim(fips), '[0-9]{4,5}') AND NULLIF(trim(county), '') IS NOT NULL
+UNION ALL
+SELECT DISTINCT regexp_replace(trim(split_part(geo_display_label, ',', 1)),
+                ' (County|Parish|Borough|Census Area|City and Borough|Municipality|Municipio)$', ''),
+       lpad(trim(geo_id2), 5, '0'), 2
+FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}')
+UNION ALL
+SELECT DISTINCT trim(split_part(geo_display_label, ',', 1)), lpad(trim(geo_id2), 5, '0'), 3
+FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}')
+UNION ALL
+SELECT DISTINCT trim(county_name), lpad(trim(fips), 5, '0'), 4
+FROM stage.hospital_beds WHERE regexp_full_match(trim(fips), '[0-9]{4,5}') AND NULLIF(trim(county_name), '') IS NOT NULL;
+
+CREATE OR REPLACE TABLE stage.us_county_by_name AS
+SELECT left(fips, 2) AS state_fips, lower(strip_accents(name)) AS name_key, min(fips) AS fips
+FROM stage.us_county_pairs GROUP BY ALL HAVING count(DISTINCT fips) = 1;
+
+-- Resolve. County FIPS 80000 and up are JHU's pseudo-codes ('Out of AL', 'Unassigned'), not
+-- places with a FIPS: those are keyed by name like NYT's 'Unknown'.
+CREATE OR REPLACE TABLE stage.obs_placed AS
+WITH o AS (
+    SELECT *,
+           CASE WHEN lower(county) IN ('unknown', 'unassigned') THEN 'Unassigned'
+                ELSE county END AS county_name,
+           CASE WHEN level = 'county' AND regexp_full_match(fips, '[0-9]{4,5}')
+                     AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips,
+           CASE WHEN level = 'state' AND regexp_full_match(fips, '[0-9]{1,2}')
+                THEN lpad(fips, 2, '0') END AS given_state_fips
+    FROM stage.obs
+), s AS (
+    SELECT o.*,
+           CASE WHEN o.country <> 'US' THEN NULL
+                ELSE coalesce(o.given_state_fips, left(o.given_county_fips, 2), ab.fips, sn.fips)
+           END AS state_fips
+    FROM o
+    LEFT JOIN stage.us_state_abbr ab ON ab.abbr = o.state_abbr
+    LEFT JOIN stage.us_state_by_name sn ON sn.name_key = lower(strip_accents(o.province))
+)
+SELECT s.*,
+       CASE WHEN s.country = 'US' AND s.level = 'county'
+            THEN coalesce(s.given_county_fips, cn.fips) END AS county_fips,
+       CASE
+           WHEN s.country IS NULL THEN NULL
+           WHEN s.country = 'US' AND s.level = 'country' THEN 'US|country'
+           WHEN s.country = 'US' AND s.level = 'state' AND s.state_fips IS NOT NULL
+               THEN 'US|state|' || s.state_fips
+           WHEN s.country = 'US' AND s.level = 'county' AND coalesce(s.given_county_fips, cn.fips) IS NOT NULL
+               THEN 'US|county|' || coalesce(s.given_county_fips, cn.fips)
+           WHEN s.country = 'US' AND s.level = 'county' AND s.state_fips IS NOT NULL
+               THEN 'US|county|' || s.state_fips || '|' || lower(strip_accents(s.county_name))
+           WHEN s.country = 'US' AND s.level = 'state' AND s.state_abbr IS NOT NULL
+               THEN NULL  -- an abbreviation nobody maps to a state
+           ELSE s.country || '|' || s.level || '|' || lower(coalesce(s.province, ''))
+                || '|' || lower(coalesce(s.county_name, ''))
+       END AS nk
+FROM s
+LEFT JOIN stage.us_county_by_name cn
+       ON cn.state_fips = s.state_fips AND cn.name_key = lower(strip_accents(s.county_name))
+          AND s.given_county_fips IS NULL;
+
+-- Why a row is not used (NULL = used). First reason wins.
+CREATE OR REPLACE TABLE stage.obs_checked AS
+SELECT *,
+       CASE
+           WHEN bad <> '' THEN 'unparseable value in ' || bad
+           WHEN obs_date IS NULL THEN 'no date (file name or date column)'
+           WHEN country IS NULL THEN 'no location: country missing'
+           WHEN level = 'county' AND province IS NULL AND state_fips IS NULL
+               THEN 'no location: county without a state'
+           WHEN coalesce(confirmed, deaths, recovered, active, nyt_cases, nyt_deaths, positive,
+                         negative, hospitalized_currently, hospitalized,
+                         hospitalized_discharged) IS NULL THEN 'no figures in any measure'
+           WHEN nk IS NULL THEN 'no location: state ' || coalesce(state_abbr, province, fips, '?')
+                                || ' not found in any state list'
+       END AS reject_reason
+FROM stage.obs_placed;
+
+-- One row per source, place and day: the latest last_update wins; ties break on the figures
+-- and the file, so the choice is deterministic. The others are counted, not summed.
+CREATE OR REPLACE TABLE stage.obs_final AS
+SELECT *,
+       CASE WHEN reject_reason IS NULL AND rn > 1 THEN 'duplicate for place and day (superseded)'
+            ELSE reject_reason END AS reason
+FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY source, obs_date, nk, reject_reason IS NULL
+        ORDER BY last_update DESC NULLS LAST, confirmed DESC NULLS LAST, deaths DESC NULLS LAST,
+                 recovered DESC NULLS LAST, nyt_cases DESC NULLS LAST, positive DESC NULLS LAST,
+                 file, src_row) AS rn
+    FROM stage.obs_checked
+);

@@ -1,0 +1,138 @@
+-- The star schema. Grain of fact_covid: one row per (date_key, region_key).
+
+-- Every place any source names, plus the parents of each (county -> state -> country) and
+-- every Census county, so that dim_region is complete even where a place has no facts.
+CREATE OR REPLACE TABLE stage.region_candidates AS
+WITH used AS (SELECT * FROM stage.obs_final WHERE reason IS NULL)
+SELECT nk, country, level, province, county_name AS county, state_fips, county_fips,
+       CASE WHEN source IN ('us_county', 'us_states') THEN 1 ELSE 5 END AS priority,
+       obs_date,
+       CASE WHEN source = 'enigma_jhu' AND NOT (latitude = 0 AND longitude = 0)
+            THEN latitude END AS latitude,
+       CASE WHEN source = 'enigma_jhu' AND NOT (latitude = 0 AND longitude = 0)
+            THEN longitude END AS longitude
+FROM used
+UNION ALL BY NAME
+SELECT 'US|county|' || fips AS nk, 'US' AS country, 'county' AS level, name AS county,
+       left(fips, 2) AS state_fips, fips AS county_fips, priority + 1 AS priority
+FROM stage.us_county_pairs WHERE priority IN (2, 4)
+UNION ALL BY NAME
+SELECT 'US|state|' || fips AS nk, 'US' AS country, 'state' AS level, name AS province,
+       fips AS state_fips, 1 AS priority
+FROM stage.us_state_names
+UNION ALL BY NAME
+SELECT DISTINCT 'US|country' AS nk, 'US' AS country, 'country' AS level, 9 AS priority
+FROM stage.us_state_names;
+
+INSERT INTO stage.region_candidates BY NAME
+SELECT DISTINCT
+       CASE WHEN country = 'US' AND state_fips IS NOT NULL THEN 'US|state|' || state_fips
+            ELSE country || '|state|' || lower(province) || '|' END AS nk,
+       country, 'state' AS level, province, state_fips, 9 AS priority
+FROM stage.region_candidates WHERE level = 'county' AND province IS NOT NULL
+UNION ALL
+SELECT DISTINCT CASE WHEN country = 'US' THEN 'US|country' ELSE country || '|country||' END,
+       country, 'country', NULL, NULL, 9
+FROM stage.region_candidates WHERE level <> 'country';
+
+CREATE OR REPLACE TABLE stage.regions AS
+WITH ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY nk ORDER BY priority, obs_date DESC NULLS LAST,
+                                                      province, county) AS rn
+    FROM stage.region_candidates
+), coords AS (
+    SELECT nk, arg_max(latitude, obs_date) AS latitude, arg_max(longitude, obs_date) AS longitude
+    FROM stage.region_candidates WHERE latitude IS NOT NULL AND longitude IS NOT NULL
+    GROUP BY nk
+), county_pop AS (
+    SELECT lpad(trim(geo_id2), 5, '0') AS fips, respop72018 AS population
+    FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}')
+), country_coords AS (
+    SELECT trim(country) AS name, any_value(latitude_average) AS latitude,
+           any_value(longitude_average) AS longitude
+    FROM stage.countrycode GROUP BY trim(country)
+)
+SELECT r.nk, r.level, r.country AS country_region,
+       CASE WHEN r.level = 'country' THEN NULL
+            ELSE coalesce(sn.name, r.province) END AS province_state,
+       CASE WHEN r.level = 'county' THEN r.county END AS county,
+       CASE WHEN r.level = 'county' THEN r.county_fips
+            WHEN r.level = 'state' THEN r.state_fips END AS fips,
+       CASE WHEN r.level <> 'country' THEN sn.abbr END AS state_abbr,
+       coalesce(c.latitude, CASE WHEN r.level = 'country' THEN cc.latitude END) AS latitude,
+       coalesce(c.longitude, CASE WHEN r.level = 'country' THEN cc.longitude END) AS longitude,
+       CASE WHEN r.level = 'county' THEN cp.population
+            WHEN r.level = 'state' AND r.state_fips IS NOT NULL
+                THEN (SELECT sum(population) FROM county_pop WHERE left(fips, 2) = r.state_fips)
+       END AS population
+FROM ranked r
+LEFT JOIN coords c ON c.nk = r.nk
+LEFT JOIN stage.us_state_names sn ON sn.fips = r.state_fips AND r.country = 'US'
+LEFT JOIN county_pop cp ON cp.fips = r.county_fips
+LEFT JOIN country_coords cc ON cc.name = r.country
+WHERE r.rn = 1;
+
+-- Surrogate keys: dense and deterministic (same input, same keys), in a reading order.
+CREATE OR REPLACE TABLE stage.region_keys AS
+SELECT CAST(row_number() OVER (
+           ORDER BY CASE level WHEN 'country' THEN 1 WHEN 'state' THEN 2 ELSE 3 END,
+                    country_region, province_state NULLS FIRST, county NULLS FIRST, nk)
+       AS INTEGER) AS region_key, *
+FROM stage.regions;
+
+CREATE OR REPLACE TABLE star.dim_region AS
+SELECT region_key, level, country_region, province_state, county, fips, state_abbr,
+       CAST(latitude AS DOUBLE) AS latitude, CAST(longitude AS DOUBLE) AS longitude,
+       CAST(population AS BIGINT) AS population
+FROM stage.region_keys
+ORDER BY region_key;
+
+CREATE OR REPLACE TABLE star.fact_covid AS
+SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
+       max(o.confirmed) AS confirmed, max(o.deaths) AS deaths,
+       max(o.recovered) AS recovered, max(o.active) AS active,
+       max(o.nyt_cases) AS nyt_cases, max(o.nyt_deaths) AS nyt_deaths,
+       max(o.positive) AS positive, max(o.negative) AS negative,
+       max(o.hospitalized_currently) AS hospitalized_currently,
+       max(o.hospitalized) AS hospitalized,
+       max(o.hospitalized_discharged) AS hospitalized_discharged
+FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
+WHERE o.reason IS NULL
+GROUP BY ALL
+ORDER BY date_key, region_key;
+
+CREATE OR REPLACE TABLE star.dim_date AS
+SELECT CAST(strftime(d, '%Y%m%d') AS INTEGER) AS date_key,
+       CAST(d AS DATE) AS date,
+       CAST(year(d) AS INTEGER) AS year,
+       CAST(quarter(d) AS INTEGER) AS quarter,
+       CAST(month(d) AS INTEGER) AS month,
+       monthname(d) AS month_name,
+       CAST(day(d) AS INTEGER) AS day_of_month,
+       CAST(isodow(d) AS INTEGER) AS day_of_week,
+       dayname(d) AS day_name,
+       CAST(weekofyear(d) AS INTEGER) AS iso_week,
+       isodow(d) >= 6 AS is_weekend
+FROM (SELECT unnest(generate_series(
+          (SELECT min(strptime(CAST(date_key AS VARCHAR), '%Y%m%d')) FROM star.fact_covid),
+          (SELECT max(strptime(CAST(date_key AS VARCHAR), '%Y%m%d')) FROM star.fact_covid),
+          INTERVAL 1 DAY)) AS d)
+ORDER BY date_key;
+
+CREATE OR REPLACE TABLE star.dim_hospital AS
+SELECT CAST(row_number() OVER (ORDER BY h.objectid, h.hospital_name, h.hq_address) AS INTEGER)
+           AS hospital_key,
+       h.objectid, h.hospital_name, h.hospital_type, h.hq_address, h.hq_address1, h.hq_city,
+       h.hq_state, h.hq_zip_code, h.county_name, h.state_name, h.state_fips, h.cnty_fips,
+       CASE WHEN regexp_full_match(trim(h.fips), '[0-9]{4,5}') THEN lpad(trim(h.fips), 5, '0')
+       END AS fips,
+       h.num_licensed_beds, h.num_staffed_beds, h.num_icu_beds, h.adult_icu_beds,
+       h.pedi_icu_beds, h.bed_utilization, h.avg_ventilator_usage,
+       h.potential_increase_in_bed_capac, h.latitude, h.longtitude AS longitude,
+       k.region_key
+FROM stage.hospital_beds h
+LEFT JOIN stage.region_keys k
+       ON k.nk = 'US|county|' || lpad(trim(h.fips), 5, '0')
+          AND regexp_full_match(trim(h.fips), '[0-9]{4,5}')
+WHERE h.bad = ''
+ORDER BY hospital_key;

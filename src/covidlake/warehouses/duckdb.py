@@ -1,0 +1,81 @@
+"""A DuckDB file as the warehouse (the default). Loads are one transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from covidlake.errors import LoadError
+from covidlake.lakesql import lit
+from covidlake.warehouses import Capabilities, LoadTable
+
+CAPABILITIES = Capabilities(dialect="duckdb")
+HISTORY = "load_history"
+
+
+class DuckDBWarehouse:
+    capabilities = CAPABILITIES
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path).expanduser()
+        self.url = f"duckdb://{self.path}"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise LoadError(f"cannot open warehouse {self.path}: {exc}",
+                            hint="is another covidlake process using it?") from exc
+
+    def loaded_version(self, schema: str) -> str | None:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
+            "table_name = ?", [schema, HISTORY]).fetchone()[0]
+        if not exists:
+            return None
+        row = self.con.execute(f"SELECT star_version FROM {schema}.{HISTORY} "
+                               "ORDER BY loaded_at DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
+        con = self.con
+        existing = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            [schema]).fetchall()}
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for t in reversed(tables):  # facts before the dimensions they reference
+                if t.name in existing:
+                    con.execute(f"DROP TABLE {schema}.{t.name}")
+            for t in tables:
+                con.execute(t.ddl)
+                con.execute(f"INSERT INTO {schema}.{t.name} "
+                            f"SELECT * FROM read_parquet({lit(t.local_path or t.source_uri)})")
+                got = con.execute(f"SELECT count(*) FROM {schema}.{t.name}").fetchone()[0]
+                if got != t.rows:
+                    raise LoadError(f"{schema}.{t.name}: loaded {got} rows, manifest says "
+                                    f"{t.rows}", hint="run transform again, then load")
+            con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR, "
+                        "star_version VARCHAR, loaded_at TIMESTAMP, tables VARCHAR)")
+            con.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (?, ?, ?, ?)",
+                        [run_id, version, datetime.now(UTC).replace(tzinfo=None),
+                         json.dumps({t.name: t.rows for t in tables})])
+            con.execute("COMMIT")
+        except Exception as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, LoadError):
+                raise
+            raise LoadError(f"load into {self.path} failed, previous tables kept: "
+                            f"{str(exc).splitlines()[0]}",
+                            hint="fix the cause and run load again") from exc
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        return self.con.execute(sql, params or []).fetch_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()
