@@ -30,7 +30,7 @@ class DuckDBEngine:
 
     def query(self, sql: str) -> pa.Table:
         try:
-            return self.con.execute(sql).fetch_arrow_table() if sql.strip() else pa.table({})
+            return self.con.execute(sql).to_arrow_table() if sql.strip() else pa.table({})
         except duckdb.Error as exc:
             raise QueryError(f"query failed: {exc}") from exc
 

@@ -2,7 +2,7 @@
 and its data-quality results from the lake's tables, on DuckDB.
 
 The model is SQL in `sql/` (run in file order). This module checks that the catalog carries
-the columns the model reads (`NEEDS`), exposes each source as `stage.<table>` with exactly
+the columns the model reads (`NEEDS`), reads each source once into `stage.<table>` with exactly
 those columns, runs the SQL, and then the checks in `quality.py`.
 """
 
@@ -83,7 +83,7 @@ def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) ->
     names = "[" + ", ".join(lit(u) for u in used) + "]"
     bad = (f"array_to_string(list_filter(string_split(_bad_columns, ','), "
            f"x -> list_contains({names}, x)), ',')")
-    return (f"CREATE OR REPLACE VIEW stage.{ident(table.name)} AS SELECT {', '.join(exprs)}, "
+    return (f"CREATE OR REPLACE TABLE stage.{ident(table.name)} AS SELECT {', '.join(exprs)}, "
             f"_file, {bad} AS bad FROM src.{ident(table.name)}")
 
 

@@ -75,7 +75,7 @@ class DuckDBWarehouse:
                             hint="fix the cause and run load again") from exc
 
     def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).fetch_arrow_table()
+        return self.con.execute(sql, params or []).to_arrow_table()
 
     def close(self) -> None:
         self.con.close()

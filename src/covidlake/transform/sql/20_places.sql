@@ -66,38 +66,41 @@ WITH o AS (
            CASE WHEN level = 'county' AND regexp_full_match(fips, '[0-9]{4,5}')
                      AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips,
            CASE WHEN level = 'state' AND regexp_full_match(fips, '[0-9]{1,2}')
-                THEN lpad(fips, 2, '0') END AS given_state_fips
+                THEN lpad(fips, 2, '0') END AS given_state_fips,
+           CASE WHEN country = 'US' THEN lower(strip_accents(province)) END AS province_key
     FROM stage.obs
 ), s AS (
     SELECT o.*,
            CASE WHEN o.country <> 'US' THEN NULL
                 ELSE coalesce(o.given_state_fips, left(o.given_county_fips, 2), ab.fips, sn.fips)
-           END AS state_fips
+           END AS state_fips,
+           CASE WHEN o.country = 'US' AND o.level = 'county' AND o.given_county_fips IS NULL
+                THEN lower(strip_accents(o.county_name)) END AS county_key
     FROM o
     LEFT JOIN stage.us_state_abbr ab ON ab.abbr = o.state_abbr
-    LEFT JOIN stage.us_state_by_name sn ON sn.name_key = lower(strip_accents(o.province))
+    LEFT JOIN stage.us_state_by_name sn ON sn.name_key = o.province_key
+), c AS (
+    SELECT s.*, coalesce(s.given_county_fips, cn.fips) AS county_fips
+    FROM s
+    LEFT JOIN stage.us_county_by_name cn
+           ON cn.state_fips = s.state_fips AND cn.name_key = s.county_key
 )
-SELECT s.*,
-       CASE WHEN s.country = 'US' AND s.level = 'county'
-            THEN coalesce(s.given_county_fips, cn.fips) END AS county_fips,
+SELECT c.*,
        CASE
-           WHEN s.country IS NULL THEN NULL
-           WHEN s.country = 'US' AND s.level = 'country' THEN 'US|country'
-           WHEN s.country = 'US' AND s.level = 'state' AND s.state_fips IS NOT NULL
-               THEN 'US|state|' || s.state_fips
-           WHEN s.country = 'US' AND s.level = 'county' AND coalesce(s.given_county_fips, cn.fips) IS NOT NULL
-               THEN 'US|county|' || coalesce(s.given_county_fips, cn.fips)
-           WHEN s.country = 'US' AND s.level = 'county' AND s.state_fips IS NOT NULL
-               THEN 'US|county|' || s.state_fips || '|' || lower(strip_accents(s.county_name))
-           WHEN s.country = 'US' AND s.level = 'state' AND s.state_abbr IS NOT NULL
+           WHEN c.country IS NULL THEN NULL
+           WHEN c.country = 'US' AND c.level = 'country' THEN 'US|country'
+           WHEN c.country = 'US' AND c.level = 'state' AND c.state_fips IS NOT NULL
+               THEN 'US|state|' || c.state_fips
+           WHEN c.country = 'US' AND c.level = 'county' AND c.county_fips IS NOT NULL
+               THEN 'US|county|' || c.county_fips
+           WHEN c.country = 'US' AND c.level = 'county' AND c.state_fips IS NOT NULL
+               THEN 'US|county|' || c.state_fips || '|' || c.county_key
+           WHEN c.country = 'US' AND c.level = 'state' AND c.state_abbr IS NOT NULL
                THEN NULL  -- an abbreviation nobody maps to a state
-           ELSE s.country || '|' || s.level || '|' || lower(coalesce(s.province, ''))
-                || '|' || lower(coalesce(s.county_name, ''))
+           ELSE c.country || '|' || c.level || '|' || lower(coalesce(c.province, ''))
+                || '|' || lower(coalesce(c.county_name, ''))
        END AS nk
-FROM s
-LEFT JOIN stage.us_county_by_name cn
-       ON cn.state_fips = s.state_fips AND cn.name_key = lower(strip_accents(s.county_name))
-          AND s.given_county_fips IS NULL;
+FROM c;
 
 -- Why a row is not used (NULL = used). First reason wins.
 CREATE OR REPLACE TABLE stage.obs_checked AS

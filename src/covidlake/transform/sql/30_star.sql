@@ -130,9 +130,9 @@ SELECT CAST(row_number() OVER (ORDER BY h.objectid, h.hospital_name, h.hq_addres
        h.pedi_icu_beds, h.bed_utilization, h.avg_ventilator_usage,
        h.potential_increase_in_bed_capac, h.latitude, h.longtitude AS longitude,
        k.region_key
-FROM stage.hospital_beds h
-LEFT JOIN stage.region_keys k
-       ON k.nk = 'US|county|' || lpad(trim(h.fips), 5, '0')
-          AND regexp_full_match(trim(h.fips), '[0-9]{4,5}')
+FROM (SELECT *, CASE WHEN regexp_full_match(trim(fips), '[0-9]{4,5}')
+                      THEN 'US|county|' || lpad(trim(fips), 5, '0') END AS nk
+      FROM stage.hospital_beds) h
+LEFT JOIN stage.region_keys k ON k.nk = h.nk
 WHERE h.bad = ''
 ORDER BY hospital_key;

@@ -1,0 +1,63 @@
+"""Shared fixtures. Tiers: fast (bundled sample, default), `integration` (the full mirror in
+../shared/data), `slow`. All tiers run in CI (`make test`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("COVIDLAKE_MIRROR", ROOT.parent / "shared" / "data" / "covid19-lake"))
+
+
+@dataclass
+class Done:
+    """A finished `covidlake run`: where its lake and warehouse are, and what it printed."""
+
+    workdir: Path
+    lake: Path
+    warehouse: Path
+    stdout: str
+    stderr: str
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.warehouse), read_only=True)
+
+
+def cli(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "covidlake", *args], cwd=cwd, text=True,
+                          capture_output=True, env={**os.environ, **(env or {})}, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"covidlake {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def _run(workdir: Path, *extra: str) -> Done:
+    workdir.mkdir(parents=True, exist_ok=True)
+    lake, warehouse = workdir / "lake", workdir / "wh.duckdb"
+    proc = cli("run", "--lake", str(lake), "--warehouse", str(warehouse), *extra, cwd=workdir)
+    return Done(workdir, lake, warehouse, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Done:
+    """The whole pipeline on the bundled sample (about 3 s)."""
+    return _run(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Done:
+    """The whole pipeline on the full mirror (about 30 s); integration tier."""
+    if not MIRROR.is_dir():
+        pytest.fail(f"the full mirror is missing at {MIRROR}; CI must have ../shared beside "
+                    "the checkout (set COVIDLAKE_MIRROR to point elsewhere)")
+    return _run(tmp_path_factory.mktemp("full"), "--source", str(MIRROR))

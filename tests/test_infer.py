@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from covidlake.catalog import Dialect
+from covidlake.crawl.infer import BASIC_STATS, DATE_STATS, decide, merge, snake, stats_sql
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Case-Fatality_Ratio", "case_fatality_ratio"),
+        ("Province/State", "province_state"),
+        ("Last Update", "last_update"),
+        ("Long_", "longitude"),
+        ("Lat", "latitude"),
+        ("hospitalizedCurrently", "hospitalized_currently"),
+        ("GEO.id2", "geo_id2"),
+        ("GEO.display-label", "geo_display_label"),
+        ("Potential_Increase_In_Bed_Capac", "potential_increase_in_bed_capac"),
+        ("Alpha-2 code", "alpha_2_code"),
+        ("2020", "c_2020"),
+    ],
+)
+def test_snake(name: str, expected: str) -> None:
+    assert snake(name) == expected
+
+
+def _decide(tmp_path: Path, name: str, values: list[str]) -> tuple[str, list[str], int]:
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join([name, *values]) + "\n")
+    sql = stats_sql([str(path)], Dialect(header_lines=1), [name])
+    row = duckdb.connect().execute(sql).fetchone()
+    stats = [*row[2:], *[0] * len(DATE_STATS)]
+    dates = duckdb.connect().execute(
+        stats_sql([str(path)], Dialect(header_lines=1), [name], [0], dates=True)).fetchone()
+    stats[len(BASIC_STATS):] = dates[2:]
+    return decide(snake(name), merge([stats]))
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "type_", "formats", "bad"),
+    [
+        ("fips", ["1001", "53061", "36061"], "VARCHAR", [], 0),  # a code stays text
+        ("county_code", ["01001", "02013", "53061"], "VARCHAR", [], 0),
+        ("id", ["01", "02", "10"], "VARCHAR", [], 0),  # leading zeros: a code by its values
+        ("cases", ["1", "20", "-3", ""], "BIGINT", [], 0),
+        ("ratio", ["0.5", "1", "2e3"], "DOUBLE", [], 0),
+        ("flag", ["true", "False", "TRUE"], "BOOLEAN", [], 0),
+        ("date", ["20200122", "20200816"], "DATE", ["%Y%m%d"], 0),
+        ("total", ["20200122", "20200816"], "BIGINT", [], 0),  # no 'date' in the name
+        ("date", ["2020-01-21", "2020-05-01"], "DATE", ["%Y-%m-%d"], 0),
+        ("day", ["3/22/20", "12/1/20"], "DATE", ["%m/%d/%y", "%m/%d/%Y"], 0),
+        ("last_update", ["1/22/2020 17:00", "2020-03-01T10:13:19", "3/22/20 23:45",
+                         "2020-05-30 02:32:48"], "TIMESTAMP",
+         ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M"], 0),
+        ("name", ["Alabama", "Alaska"], "VARCHAR", [], 0),
+        ("empty", ["", ""], "VARCHAR", [], 0),
+        # a few bad values: typed by the majority, the bad ones counted
+        ("cases", [str(i) for i in range(199)] + ["n/a"], "BIGINT", [], 1),
+        # too many bad values: text
+        ("cases", ["1", "2", "three"], "VARCHAR", [], 0),
+    ],
+)
+def test_decide_types(tmp_path: Path, name: str, values: list[str], type_: str,
+                      formats: list[str], bad: int) -> None:
+    assert _decide(tmp_path, name, values) == (type_, formats, bad)

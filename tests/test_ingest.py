@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from covidlake.errors import SourceError
+from covidlake.ingest import MANIFEST, ingest
+from covidlake.settings import bundled_sample
+from covidlake.sources import SOURCES
+from covidlake.store import open_store
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    dst = tmp_path / "source"
+    shutil.copytree(bundled_sample(), dst)
+    return dst
+
+
+def test_copies_every_table_under_its_lake_key_with_a_manifest(source: Path, tmp_path: Path
+                                                               ) -> None:
+    lake = open_store(str(tmp_path / "lake"))
+    result = ingest(str(source), lake)
+    files = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+    assert result.copied == len(files)
+    for key in files:
+        assert (tmp_path / "lake" / "raw" / key).read_bytes() == (source / key).read_bytes()
+    entries = {e["key"]: e for e in json.loads(lake.get(MANIFEST))["objects"]}
+    assert set(entries) == {"raw/" + k for k in files}
+    entry = entries["raw/static-datasets/csv/state-abv/states_abv.csv"]
+    assert entry["bytes"] == (source / "static-datasets/csv/state-abv/states_abv.csv").stat().st_size
+    assert len(entry["sha256"]) == 64 and entry["ingested_at"]
+    assert {t.table for t in result.tables} == {s.name for s in SOURCES}
+
+
+def test_rerun_skips_unchanged_and_recopies_changed(source: Path, tmp_path: Path) -> None:
+    lake = open_store(str(tmp_path / "lake"))
+    ingest(str(source), lake)
+    manifest = lake.get(MANIFEST)
+    assert ingest(str(source), lake).copied == 0
+    assert lake.get(MANIFEST) == manifest  # nothing rewritten
+    changed = source / "static-datasets/csv/state-abv/states_abv.csv"
+    changed.write_bytes(changed.read_bytes() + b'"Puerto Rico","PR"\n')
+    again = ingest(str(source), lake)
+    assert again.copied == 1
+    assert lake.get("raw/static-datasets/csv/state-abv/states_abv.csv") == changed.read_bytes()
+
+
+@pytest.mark.parametrize("missing", ["everything", "one table"])
+def test_missing_source_is_a_clear_error(source: Path, tmp_path: Path, missing: str) -> None:
+    target = tmp_path / "nowhere" if missing == "everything" else source
+    if missing == "one table":
+        shutil.rmtree(source / "static-datasets/csv/state-abv")
+    with pytest.raises(SourceError) as err:
+        ingest(str(target), open_store(str(tmp_path / "lake")))
+    text = str(err.value)
+    assert "no files for" in text and "--source" in text
+    assert ("state_abv" in text) if missing == "one table" else ("enigma_jhu" in text)
