@@ -1,0 +1,104 @@
+"""The whole pipeline on the bundled sample, through the real command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from conftest import Done, cli
+
+STAR = ("dim_date", "dim_region", "dim_hospital", "fact_covid", "dq_results")
+
+
+def _lake_state(lake: Path) -> dict[str, str]:
+    return {p.relative_to(lake).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(lake.rglob("*")) if p.is_file() and "_runs" not in p.parts}
+
+
+def test_run_ends_with_a_summary(sample_run: Done) -> None:
+    out = sample_run.stdout
+    assert "succeeded" in out
+    for word in ("stages:", "star:", "data quality:", "reconciliation"):
+        assert word in out
+    assert "0 fail" in out
+
+
+def test_star_tables_are_exported_as_parquet_and_csv(sample_run: Done) -> None:
+    for table in STAR:
+        assert (sample_run.lake / "star" / table / f"{table}.parquet").stat().st_size > 0
+        header = (sample_run.lake / "star" / table / f"{table}.csv").read_text().splitlines()[0]
+        assert header.startswith(("date_key", "region_key", "hospital_key", "check_name"))
+
+
+def test_warehouse_has_the_contract(sample_run: Done) -> None:
+    con = sample_run.connect()
+    cols = dict(con.execute(
+        "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'covid'").fetchall())
+    expected = {
+        "dim_date.date_key": "INTEGER", "dim_date.date": "DATE", "dim_date.is_weekend": "BOOLEAN",
+        "dim_region.region_key": "INTEGER", "dim_region.fips": "VARCHAR",
+        "dim_region.population": "BIGINT", "dim_region.latitude": "DOUBLE",
+        "dim_hospital.hospital_key": "INTEGER", "dim_hospital.longitude": "DOUBLE",
+        "dim_hospital.region_key": "INTEGER", "fact_covid.date_key": "INTEGER",
+        "fact_covid.region_key": "INTEGER", "fact_covid.confirmed": "BIGINT",
+        "fact_covid.hospitalized_discharged": "BIGINT",
+    }
+    for name, type_ in expected.items():
+        assert cols.get(name) == type_, name
+    constraints = {(t, c) for t, c in con.execute(
+        "SELECT table_name, constraint_type FROM duckdb_constraints() "
+        "WHERE schema_name = 'covid'").fetchall()}
+    assert ("fact_covid", "PRIMARY KEY") in constraints
+    assert ("fact_covid", "FOREIGN KEY") in constraints
+    assert ("dim_hospital", "FOREIGN KEY") in constraints
+    assert con.execute("SELECT count(*) FROM covid.dq_results WHERE status = 'fail'"
+                       ).fetchone() == (0,)
+
+
+def test_run_record_in_the_lake(sample_run: Done) -> None:
+    records = sorted((sample_run.lake / "_runs").glob("*.json"))
+    record = json.loads(records[-1].read_text())
+    assert record["status"] == "succeeded" and record["command"] == "run"
+    assert [s["name"] for s in record["stages"]] == [
+        "ingest", "crawl", "transform", "export", "load"]
+    assert all(s["seconds"] >= 0 for s in record["stages"])
+    assert len(record["sources"]) == 21 and all(len(s["sha256"]) == 64 for s in record["sources"])
+    assert record["catalog_version"] >= 1 and record["star_version"]
+    transform = next(s for s in record["stages"] if s["name"] == "transform")
+    assert transform["rows_in"]["us_county"] == 2734  # the sample's NYT county rows
+    assert transform["rows_out"]["fact_covid"] > 0
+    for r in record["reconciliation"]:
+        assert r["rows_read"] == r["rows_used"] + r["rows_rejected"], r
+
+
+def test_rerun_changes_nothing_and_ingests_nothing(sample_run: Done, tmp_path: Path) -> None:
+    import shutil
+
+    work = tmp_path / "again"
+    shutil.copytree(sample_run.workdir, work)
+    lake, wh = work / "lake", work / "wh.duckdb"
+    before = _lake_state(lake)
+    proc = cli("run", "--lake", str(lake), "--warehouse", str(wh), cwd=work)
+    assert "0 copied" in proc.stderr and "0 files read" in proc.stderr
+    assert "already has star version" in proc.stderr
+    assert _lake_state(lake) == before
+    assert len(list((lake / "_runs").glob("*.json"))) == 2
+
+
+def test_report_shows_counts_quality_and_answers(sample_run: Done) -> None:
+    out = cli("report", "--lake", str(sample_run.lake), "--warehouse",
+              str(sample_run.warehouse), cwd=sample_run.workdir).stdout
+    for text in ("Last run", "Rows per table", "fact_covid", "Data quality",
+                 "Ten US counties with the most deaths", "Test positivity", "ICU beds"):
+        assert text in out, text
+    con = sample_run.connect()
+    top = con.execute("""
+        SELECT r.county FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key)
+        WHERE r.level = 'county' AND f.deaths IS NOT NULL
+          AND f.date_key = (SELECT max(date_key) FROM covid.fact_covid f2
+                            JOIN covid.dim_region r2 USING (region_key)
+                            WHERE r2.level = 'county' AND f2.deaths IS NOT NULL)
+        ORDER BY f.deaths DESC, r.county LIMIT 1""").fetchone()[0]
+    assert top in out

@@ -1,0 +1,114 @@
+"""Transform cases as input/expected pairs: a raw row of the bundled sample, and the row of
+the star schema it must become."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Done
+
+# (file day, raw place as the file spells it) -> (level, country, province, county, fips)
+PLACES = [
+    ("01-22-2020", "Hubei, Mainland China",
+     ("state", "China", "Hubei", None, None), 444),
+    ("03-13-2020", "Korea, South",
+     ("country", "South Korea", None, None, None), 7979),
+    ("01-22-2020", "South Korea",
+     ("country", "South Korea", None, None, None), 1),
+    ("03-01-2020", "Snohomish County, WA",  # early 'X County, ST' naming -> the county
+     ("county", "US", "Washington", "Snohomish", "53061"), 2),
+    ("03-01-2020", "Chicago, IL",  # a city lying in one county
+     ("county", "US", "Illinois", "Cook", "17031"), 3),
+    ("02-15-2020", "Diamond Princess cruise ship, Others",
+     ("country", "Diamond Princess", None, None, None), 285),
+    ("03-22-2020", "King, Washington (FIPS 53033)",
+     ("county", "US", "Washington", "King", "53033"), 1040),  # 53033,King,Washington,US,3/22/20 23:45,...,1040,75,...
+    ("08-26-2020", "Acadia, Louisiana (FIPS 22001)",
+     ("county", "US", "Louisiana", "Acadia", "22001"), None),
+]
+
+
+@pytest.mark.parametrize(("day", "raw", "place", "confirmed"), PLACES,
+                         ids=[f"{d} {r}" for d, r, _, _ in PLACES])
+def test_jhu_rows_land_on_the_right_place(sample_run: Done, day: str, raw: str,
+                                          place: tuple[object, ...], confirmed: int | None
+                                          ) -> None:
+    date_key = int(day[6:] + day[:2] + day[3:5])
+    con = sample_run.connect()
+    rows = con.execute("""
+        SELECT f.confirmed FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key)
+        WHERE f.date_key = ? AND r.level = ? AND r.country_region = ?
+          AND r.province_state IS NOT DISTINCT FROM ? AND r.county IS NOT DISTINCT FROM ?
+          AND r.fips IS NOT DISTINCT FROM ?""", [date_key, *place]).fetchall()
+    assert len(rows) == 1, f"{raw} on {day}: {rows}"
+    if confirmed is not None:
+        assert rows[0][0] == confirmed
+
+
+def test_duplicate_place_and_day_resolved_deterministically(sample_run: Done) -> None:
+    # 03-22-2020 lists District of Columbia twice with the same last_update (deaths 0 and 2):
+    # one fact row; the tie breaks on the figures, and the superseded row is counted.
+    con = sample_run.connect()
+    rows = con.execute("""
+        SELECT f.confirmed, f.deaths FROM covid.fact_covid f
+        JOIN covid.dim_region r USING (region_key)
+        WHERE f.date_key = 20200322 AND r.fips = '11001'""").fetchall()
+    assert rows == [(102, 2)]
+    dupes = con.execute("SELECT failing_rows FROM covid.dq_results WHERE check_name = "
+                        "'duplicates_resolved' AND table_name = 'enigma_jhu'").fetchone()[0]
+    assert dupes >= 1
+
+
+def test_one_row_per_place(sample_run: Done) -> None:
+    con = sample_run.connect()
+    assert con.execute("""SELECT count(*) FROM (SELECT level, country_region, province_state,
+        county, fips FROM covid.dim_region GROUP BY ALL HAVING count(*) > 1)""").fetchone() == (0,)
+    # every US state and county row carries the state's two-digit FIPS prefix
+    assert con.execute("""SELECT count(*) FROM covid.dim_region c JOIN covid.dim_region s
+        ON s.level = 'state' AND s.country_region = 'US' AND s.province_state = c.province_state
+        WHERE c.level = 'county' AND c.fips IS NOT NULL AND left(c.fips, 2) <> s.fips
+        """).fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # population: Census 2018 for a county, the sum of counties for a state
+        ("SELECT population FROM covid.dim_region WHERE fips = '01001'", 55601),
+        ("SELECT population = (SELECT sum(population) FROM covid.dim_region WHERE level = "
+         "'county' AND fips LIKE '53%') FROM covid.dim_region WHERE fips = '53'", True),
+        ("SELECT state_abbr FROM covid.dim_region WHERE fips = '72'", "PR"),  # not in state_abv
+        ("SELECT count(*) FROM covid.dim_region WHERE level = 'country' AND country_region IN "
+         "('Mainland China', 'Korea, South', 'Taiwan*')", 0),
+        # dim_date: ISO weekday, weekend flag, a full calendar
+        ("SELECT (day_of_week, day_name, is_weekend) FROM covid.dim_date WHERE date_key = "
+         "20200322", (7, "Sunday", True)),
+        ("SELECT max(date) - min(date) + 1 = count(*) FROM covid.dim_date", True),
+        ("SELECT (min(date_key), max(date_key)) = (SELECT (min(date_key), max(date_key)) FROM "
+         "covid.fact_covid) FROM covid.dim_date", True),
+        # CTP at state level, NYT at county level, us_daily at the country
+        ("SELECT f.positive FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key) "
+         "WHERE r.fips = '36' AND f.date_key = 20200401", 83712),
+        ("SELECT f.nyt_cases FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key) "
+         "WHERE r.fips = '53033' AND f.date_key = 20200401", 2498),
+        ("SELECT f.positive FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key) "
+         "WHERE r.level = 'country' AND r.country_region = 'US' AND f.date_key = 20200405",
+         None),  # filled below from the raw file
+        # NYT's New York City has no FIPS: its own place, not merged into a county
+        ("SELECT count(*) FROM covid.dim_region WHERE county = 'New York City' AND fips IS NULL",
+         1),
+        # hospitals: 'longtitude' becomes longitude; a county region where FIPS is known
+        ("SELECT count(*) FROM covid.dim_hospital WHERE fips IS NOT NULL AND region_key IS NULL",
+         0),
+    ],
+)
+def test_star_examples(sample_run: Done, sql: str, expected: object) -> None:
+    if expected is None:
+        from covidlake.settings import bundled_sample
+
+        path = f"{bundled_sample()}/rearc-covid-19-testing-data/csv/us_daily/us_daily.csv"
+        lines = open(path).read().splitlines()
+        header = lines[0].split(",")
+        row = next(ln.split(",") for ln in lines[1:] if ln.startswith("20200405"))
+        expected = int(row[header.index("positive")])
+    assert sample_run.connect().execute(sql).fetchone()[0] == expected
