@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench sample clean
+.PHONY: run test test-fast lint sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import Done, cli
+from covidlake.export import StarManifest
+from covidlake.load import ddl
+from covidlake.store import open_store
+from covidlake.transform.model import BY_NAME
+from covidlake.warehouses import Capabilities
+
+
+@pytest.mark.parametrize(
+    ("caps", "expected"),
+    [
+        (Capabilities("duckdb"), ["date_key INTEGER NOT NULL", "confirmed BIGINT",
+                                  "PRIMARY KEY (date_key, region_key)",
+                                  "FOREIGN KEY (region_key) REFERENCES covid.dim_region (region_key)"]),
+        (Capabilities("postgres", "postgres"), ["date_key INT NOT NULL", "confirmed BIGINT",
+                                                "PRIMARY KEY (date_key, region_key)"]),
+        (Capabilities("redshift", "redshift"), ["date_key INTEGER NOT NULL",
+                                                "FOREIGN KEY (date_key) REFERENCES covid.dim_date"]),
+    ],
+)
+def test_fact_ddl_per_dialect(sample_run: Done, caps: Capabilities, expected: list[str]) -> None:
+    manifest = StarManifest.read(open_store(str(sample_run.lake)))
+    sql = ddl(manifest.table("fact_covid"), BY_NAME["fact_covid"], caps)
+    for part in expected:
+        assert part in sql, sql
+
+
+@pytest.mark.parametrize("dialect", [None, "postgres", "redshift"])
+def test_varchar_lengths_are_measured(sample_run: Done, dialect: str | None) -> None:
+    manifest = StarManifest.read(open_store(str(sample_run.lake)))
+    region = manifest.table("dim_region")
+    longest = sample_run.connect().execute(
+        "SELECT max(length(country_region)) FROM covid.dim_region").fetchone()[0]
+    assert next(c for c in region.columns if c.name == "country_region").max_length == longest
+    sql = ddl(region, BY_NAME["dim_region"], Capabilities(dialect or "duckdb", dialect))
+    assert f"country_region VARCHAR({longest})" in sql
+    assert ("DOUBLE PRECISION" if dialect else "latitude DOUBLE") in sql
+
+
+def _copy(done: Done, dst: Path) -> tuple[Path, Path]:
+    shutil.copytree(done.workdir, dst)
+    return dst / "lake", dst / "wh.duckdb"
+
+
+def _snapshot(wh: Path) -> dict[str, object]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT count(*), sum(hash(t::VARCHAR)) FROM covid.{t} t"
+                               ).fetchone() for t in ("dim_date", "dim_region", "dim_hospital",
+                                                      "fact_covid", "dq_results",
+                                                      "load_history")}
+    finally:
+        con.close()
+
+
+def test_failed_load_leaves_previous_tables(sample_run: Done, tmp_path: Path) -> None:
+    lake, wh = _copy(sample_run, tmp_path / "w")
+    before = _snapshot(wh)
+    # a new star version whose fact file is broken: dimensions load first, then it fails
+    manifest = json.loads((lake / "star/_manifest.json").read_text())
+    manifest["version"] = "0000000000000000"
+    (lake / "star/_manifest.json").write_text(json.dumps(manifest))
+    fact = lake / "star/fact_covid/fact_covid.parquet"
+    fact.write_bytes(fact.read_bytes()[: fact.stat().st_size // 2])
+    proc = cli("load", "--lake", str(lake), "--warehouse", str(wh), cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "previous tables kept" in proc.stderr and "Traceback" not in proc.stderr
+    assert _snapshot(wh) == before
+
+
+def test_reload_of_same_version_is_a_noop_and_never_duplicates(sample_run: Done,
+                                                               tmp_path: Path) -> None:
+    lake, wh = _copy(sample_run, tmp_path / "w")
+    before = _snapshot(wh)
+    proc = cli("load", "--lake", str(lake), "--warehouse", str(wh), cwd=tmp_path)
+    assert "already has star version" in proc.stderr
+    assert _snapshot(wh) == before
+    # a forced reload (new version id, same data) replaces, never appends
+    manifest = json.loads((lake / "star/_manifest.json").read_text())
+    manifest["version"] = "1111111111111111"
+    (lake / "star/_manifest.json").write_text(json.dumps(manifest))
+    cli("load", "--lake", str(lake), "--warehouse", str(wh), cwd=tmp_path)
+    after = _snapshot(wh)
+    for t in ("dim_date", "dim_region", "dim_hospital", "fact_covid", "dq_results"):
+        assert after[t] == before[t], t
+    assert after["load_history"][0] == before["load_history"][0] + 1
+
+
+def test_load_without_transform_says_what_to_do(tmp_path: Path) -> None:
+    proc = cli("load", "--lake", str(tmp_path / "empty"), "--warehouse",
+               str(tmp_path / "w.duckdb"), cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "covidlake transform" in proc.stderr
