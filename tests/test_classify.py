@@ -47,7 +47,8 @@ def test_classify_csv(data: bytes, delimiter: str, bom: bool, newline: str,
 
 
 def test_json_lines_named_geojson() -> None:
-    found = classify("usa-hospital-beds.geojson", b'{"OBJECTID": 1, "FIPS": "04013"}\n{"OBJECTID": 2}\n')
+    data = b'{"OBJECTID": 1, "FIPS": "04013"}\n{"OBJECTID": 2}\n'
+    found = classify("usa-hospital-beds.geojson", data)
     assert found.dialect.format == "jsonl"
     assert found.header == ["OBJECTID", "FIPS"]
 

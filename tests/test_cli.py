@@ -69,7 +69,10 @@ def test_errors_are_clear_with_the_right_exit_code(sample_run: Done, tmp_path: P
 
 
 def test_quiet_prints_no_progress(sample_run: Done, tmp_path: Path) -> None:
-    proc = cli("crawl", "--lake", str(sample_run.lake), "--quiet", cwd=tmp_path)
+    import shutil
+
+    shutil.copytree(sample_run.lake, tmp_path / "lake")  # crawl records a run in the lake
+    proc = cli("crawl", "--lake", str(tmp_path / "lake"), "--quiet", cwd=tmp_path)
     assert proc.stderr == ""
 
 

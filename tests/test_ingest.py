@@ -30,8 +30,9 @@ def test_copies_every_table_under_its_lake_key_with_a_manifest(source: Path, tmp
         assert (tmp_path / "lake" / "raw" / key).read_bytes() == (source / key).read_bytes()
     entries = {e["key"]: e for e in json.loads(lake.get(MANIFEST))["objects"]}
     assert set(entries) == {"raw/" + k for k in files}
-    entry = entries["raw/static-datasets/csv/state-abv/states_abv.csv"]
-    assert entry["bytes"] == (source / "static-datasets/csv/state-abv/states_abv.csv").stat().st_size
+    key = "static-datasets/csv/state-abv/states_abv.csv"
+    entry = entries["raw/" + key]
+    assert entry["bytes"] == (source / key).stat().st_size
     assert len(entry["sha256"]) == 64 and entry["ingested_at"]
     assert {t.table for t in result.tables} == {s.name for s in SOURCES}
 

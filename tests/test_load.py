@@ -18,13 +18,13 @@ from covidlake.warehouses import Capabilities
 @pytest.mark.parametrize(
     ("caps", "expected"),
     [
-        (Capabilities("duckdb"), ["date_key INTEGER NOT NULL", "confirmed BIGINT",
-                                  "PRIMARY KEY (date_key, region_key)",
-                                  "FOREIGN KEY (region_key) REFERENCES covid.dim_region (region_key)"]),
+        (Capabilities("duckdb"), [
+            "date_key INTEGER NOT NULL", "confirmed BIGINT", "PRIMARY KEY (date_key, region_key)",
+            "FOREIGN KEY (region_key) REFERENCES covid.dim_region (region_key)"]),
         (Capabilities("postgres", "postgres"), ["date_key INT NOT NULL", "confirmed BIGINT",
                                                 "PRIMARY KEY (date_key, region_key)"]),
-        (Capabilities("redshift", "redshift"), ["date_key INTEGER NOT NULL",
-                                                "FOREIGN KEY (date_key) REFERENCES covid.dim_date"]),
+        (Capabilities("redshift", "redshift"), [
+            "date_key INTEGER NOT NULL", "FOREIGN KEY (date_key) REFERENCES covid.dim_date"]),
     ],
 )
 def test_fact_ddl_per_dialect(sample_run: Done, caps: Capabilities, expected: list[str]) -> None:

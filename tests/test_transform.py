@@ -3,6 +3,8 @@ the star schema it must become."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import Done
@@ -21,8 +23,8 @@ PLACES = [
      ("county", "US", "Illinois", "Cook", "17031"), 3),
     ("02-15-2020", "Diamond Princess cruise ship, Others",
      ("country", "Diamond Princess", None, None, None), 285),
-    ("03-22-2020", "King, Washington (FIPS 53033)",
-     ("county", "US", "Washington", "King", "53033"), 1040),  # 53033,King,Washington,US,3/22/20 23:45,...,1040,75,...
+    ("03-22-2020", "King, Washington (FIPS 53033)",  # '53033,King,...,3/22/20 23:45,...,1040'
+     ("county", "US", "Washington", "King", "53033"), 1040),
     ("08-26-2020", "Acadia, Louisiana (FIPS 22001)",
      ("county", "US", "Louisiana", "Acadia", "22001"), None),
 ]
@@ -107,7 +109,7 @@ def test_star_examples(sample_run: Done, sql: str, expected: object) -> None:
         from covidlake.settings import bundled_sample
 
         path = f"{bundled_sample()}/rearc-covid-19-testing-data/csv/us_daily/us_daily.csv"
-        lines = open(path).read().splitlines()
+        lines = Path(path).read_text().splitlines()
         header = lines[0].split(",")
         row = next(ln.split(",") for ln in lines[1:] if ln.startswith("20200405"))
         expected = int(row[header.index("positive")])

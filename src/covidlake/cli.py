@@ -6,7 +6,7 @@ Exit codes: 0 ok, 1 runtime error (a CovidlakeError), 2 usage error.
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +29,7 @@ Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="No progress o
 Debug = Annotated[bool | None, typer.Option("--debug", help="Show tracebacks.")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

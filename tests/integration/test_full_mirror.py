@@ -205,11 +205,15 @@ def _state(con: duckdb.DuckDBPyConnection, fips: str, what: str) -> int:
     return _one_region(con, what, "level = 'state' AND fips = ?", [fips])
 
 
-def _fact(con: duckdb.DuckDBPyConnection, date_key: int, region_key: int,
-          columns: tuple[str, ...], what: str) -> dict[str, int | None]:
+def _fact(
+    con: duckdb.DuckDBPyConnection,
+    date_key: int,
+    region_key: int,
+    columns: tuple[str, ...],
+    what: str,
+) -> dict[str, int | None]:
     rows = con.execute(
-        f"SELECT {', '.join(columns)} FROM covid.fact_covid "
-        "WHERE date_key = ? AND region_key = ?",
+        f"SELECT {', '.join(columns)} FROM covid.fact_covid WHERE date_key = ? AND region_key = ?",
         [date_key, region_key],
     ).fetchall()
     assert len(rows) == 1, (
@@ -315,14 +319,15 @@ def test_jhu_county_measures_match_raw_row(con, file_day: str, raw_fips: str) ->
     matches = [r for r in jhu_file(file_day) if r.get("FIPS") == raw_fips]
     assert len(matches) == 1, f"{what}: expected one raw row, found {len(matches)}"
     raw = matches[0]
-    assert all(
-        r.get("FIPS", "").zfill(5) != fips for r in jhu_file(file_day) if r is not raw
-    ), f"{what}: the file lists this FIPS twice in different spellings; pick another example"
+    assert all(r.get("FIPS", "").zfill(5) != fips for r in jhu_file(file_day) if r is not raw), (
+        f"{what}: the file lists this FIPS twice in different spellings; pick another example"
+    )
     region_key = _county(con, fips, what)
     got = _fact(con, _date_key(file_day), region_key, MEASURES_JHU, what)
     want = {m: _num(raw[m.capitalize()]) for m in MEASURES_JHU}
-    assert got == want, f"{what} ({raw['Admin2']}, {raw['Province_State']}): " \
-        f"warehouse {got} != raw {want}"
+    assert got == want, (
+        f"{what} ({raw['Admin2']}, {raw['Province_State']}): warehouse {got} != raw {want}"
+    )
 
 
 # (file date, Country_Region as spelled in the file, expected country_region): each country
@@ -338,17 +343,16 @@ JHU_COUNTRY_EXAMPLES = [
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("file_day", "raw_country", "country"), JHU_COUNTRY_EXAMPLES)
-def test_jhu_country_measures_match_raw_row(con, file_day: str, raw_country: str,
-                                            country: str) -> None:
+def test_jhu_country_measures_match_raw_row(
+    con, file_day: str, raw_country: str, country: str
+) -> None:
     what = f"JHU {file_day}.csv country {raw_country!r}"
     matches = [r for r in jhu_file(file_day) if r["Country_Region"] == raw_country]
     assert len(matches) == 1 and matches[0]["Province_State"] == "", (
         f"{what}: expected exactly one raw row with an empty province, found {matches}"
     )
     raw = matches[0]
-    region_key = _one_region(
-        con, what, "level = 'country' AND country_region = ?", [country]
-    )
+    region_key = _one_region(con, what, "level = 'country' AND country_region = ?", [country])
     got = _fact(con, _date_key(file_day), region_key, MEASURES_JHU, what)
     want = {m: _num(raw.get(m.capitalize())) for m in MEASURES_JHU}
     assert got == want, f"{what} -> {country!r}: warehouse {got} != raw {want}"
@@ -362,14 +366,17 @@ def test_jhu_country_measures_match_raw_row(con, file_day: str, raw_country: str
 def test_jhu_hubei_province_matches_raw_row(con, file_day: str, raw_country: str) -> None:
     what = f"JHU {file_day}.csv {raw_country!r}/Hubei"
     matches = [
-        r for r in jhu_file(file_day)
+        r
+        for r in jhu_file(file_day)
         if r["Country_Region"] == raw_country and r["Province_State"] == "Hubei"
     ]
     assert len(matches) == 1, f"{what}: expected one raw row, found {matches}"
     raw = matches[0]
     region_key = _one_region(
-        con, what,
-        "level = 'state' AND country_region = 'China' AND province_state = 'Hubei'", [],
+        con,
+        what,
+        "level = 'state' AND country_region = 'China' AND province_state = 'Hubei'",
+        [],
     )
     got = _fact(con, _date_key(file_day), region_key, MEASURES_JHU, what)
     want = {m: _num(raw.get(m.capitalize())) for m in MEASURES_JHU}
@@ -475,9 +482,12 @@ def test_hospital_counts_match_raw_file(con) -> None:
         f"dim_hospital has {total} rows, the raw file has {hospital_line_count()} JSON lines"
     )
     no_fips = sorted(oid for oid, rec in hospitals().items() if not rec.get("FIPS"))
-    got = [r[0] for r in con.execute(
-        "SELECT objectid FROM covid.dim_hospital WHERE region_key IS NULL ORDER BY objectid"
-    ).fetchall()]
+    got = [
+        r[0]
+        for r in con.execute(
+            "SELECT objectid FROM covid.dim_hospital WHERE region_key IS NULL ORDER BY objectid"
+        ).fetchall()
+    ]
     assert got == no_fips, (
         f"hospitals with NULL region_key {got} != raw records without FIPS {no_fips}"
     )
@@ -505,12 +515,11 @@ def test_state_population_is_sum_of_census_counties(con, state_fips: str) -> Non
     assert counties, f"{what}: no counties of that state in the raw Census file"
     want = sum(counties.values())
     got = _scalar(
-        con, "SELECT population FROM covid.dim_region WHERE level = 'state' AND fips = ?",
+        con,
+        "SELECT population FROM covid.dim_region WHERE level = 'state' AND fips = ?",
         [state_fips],
     )
-    assert got == want, (
-        f"{what}: warehouse {got} != sum of {len(counties)} Census counties {want}"
-    )
+    assert got == want, f"{what}: warehouse {got} != sum of {len(counties)} Census counties {want}"
 
 
 # --------------------------------------------------------------------------- 8. no fan-out
@@ -565,8 +574,9 @@ def test_ctp_state_fact_rows_equal_raw_rows_with_tests(con) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("column", "dimension"), [("region_key", "dim_region"),
-                                                   ("date_key", "dim_date")])
+@pytest.mark.parametrize(
+    ("column", "dimension"), [("region_key", "dim_region"), ("date_key", "dim_date")]
+)
 def test_fact_keys_exist_in_dimensions(con, column: str, dimension: str) -> None:
     orphans = con.execute(
         f"SELECT DISTINCT f.{column} FROM covid.fact_covid f "
@@ -596,16 +606,25 @@ def test_dim_date_spans_fact_dates_without_gaps(con) -> None:
         f"dim_date has {len(days)} days {days[:1]}..{days[-1:]}, expected {len(want)} days "
         f"{first}..{last} without gaps"
     )
-    keys = _scalar(con, "SELECT count(*) FROM covid.dim_date "
-                        "WHERE date_key <> CAST(strftime(date, '%Y%m%d') AS INTEGER)")
+    keys = _scalar(
+        con,
+        "SELECT count(*) FROM covid.dim_date "
+        "WHERE date_key <> CAST(strftime(date, '%Y%m%d') AS INTEGER)",
+    )
     assert keys == 0, f"{keys} dim_date rows whose date_key is not the date as yyyymmdd"
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "day",
-    [date(2020, 1, 21), date(2020, 2, 29), date(2020, 3, 22), date(2020, 12, 31),
-     date(2021, 1, 3), date(2021, 6, 18)],
+    [
+        date(2020, 1, 21),
+        date(2020, 2, 29),
+        date(2020, 3, 22),
+        date(2020, 12, 31),
+        date(2021, 1, 3),
+        date(2021, 6, 18),
+    ],
 )
 def test_dim_date_attributes_agree_with_python(con, day: date) -> None:
     rows = con.execute(
@@ -614,8 +633,15 @@ def test_dim_date_attributes_agree_with_python(con, day: date) -> None:
         [_date_key(day.isoformat())],
     ).fetchall()
     assert len(rows) == 1, f"dim_date {day}: expected one row, found {rows}"
-    want = (day.year, (day.month - 1) // 3 + 1, day.month, day.day, day.isoweekday(),
-            day.isocalendar().week, day.isoweekday() >= 6)
+    want = (
+        day.year,
+        (day.month - 1) // 3 + 1,
+        day.month,
+        day.day,
+        day.isoweekday(),
+        day.isocalendar().week,
+        day.isoweekday() >= 6,
+    )
     assert rows[0] == want, f"dim_date {day} ({day:%A}): warehouse {rows[0]} != Python {want}"
 
 

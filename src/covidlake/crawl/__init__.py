@@ -95,7 +95,8 @@ def _crawl_table(src: SourceTable, lake: ObjectStore, old: TableDef | None,
             groups.setdefault(key, FileGroup(group.dialect, group.columns, []))
             groups[key].files.append(obj.key)
             files[obj.key] = prev
-            for (orig, name), col in ((p, old.column(p[1])) for p in group.columns):
+            for _, name in group.columns:
+                col = old.column(name)
                 if col and col.description:
                     descriptions[name] = col.description
             continue
@@ -103,10 +104,11 @@ def _crawl_table(src: SourceTable, lake: ObjectStore, old: TableDef | None,
         found = classify(obj.key, head)
         names = unique_names(found.header)
         key = _group_key(found.dialect, found.header)
-        groups.setdefault(key, FileGroup(found.dialect, list(zip(found.header, names)), []))
+        columns = list(zip(found.header, names, strict=True))
+        groups.setdefault(key, FileGroup(found.dialect, columns, []))
         groups[key].files.append(obj.key)
         if found.description:
-            descriptions.update(zip(names, found.description))
+            descriptions.update(zip(names, found.description, strict=True))
         fresh[key].append(obj.key)
         files[obj.key] = FileEntry(sha, obj.size, 0, 0, {}, found.bom, found.newline)
 

@@ -19,13 +19,14 @@ plus consistency checks on the alias files themselves (format, sorting, no
 identity rows, no chained aliases, untrimmed keys, province targets that exist
 in the later reports).  Prints a summary; exits 1 on any violation.
 """
-import csv
 import collections
+import csv
 import os
 import re
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "covidlake",
+                    "transform", "reference")
 COUNTRY_ALIASES = os.path.join(HERE, "country_aliases.csv")
 PROVINCE_ALIASES = os.path.join(HERE, "province_aliases.csv")
 LAST_FILE = "08-26-2020.csv"
