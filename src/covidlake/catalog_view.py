@@ -28,11 +28,14 @@ def print_table(settings: Settings, name: str, out: Console) -> None:
     out.print(f"[bold]{t.name}[/bold]  {lake.uri(t.location)}  {t.rows:,} rows in "
               f"{len(t.files)} files ({t.bytes:,} bytes), format {t.format}, schema v{t.version}")
     cols = Table(show_edge=False)
-    for h in ("column", "type", "original names", "nulls", "bad", "max len", "examples"):
+    described = any(c.description for c in t.columns)
+    for h in ("column", "type", "original names", *(("description",) if described else ()),
+              "nulls", "bad", "max len", "examples (min … max)"):
         cols.add_column(h)
     for c in t.columns:
         type_ = c.type + (f" ({', '.join(c.formats)})" if c.formats else "")
-        cols.add_row(c.name, type_, " | ".join(c.original_names), f"{c.null_count:,}",
+        cols.add_row(c.name, type_, " | ".join(c.original_names),
+                     *((c.description,) if described else ()), f"{c.null_count:,}",
                      f"{c.bad_count:,}", str(c.max_length), " … ".join(c.examples))
     out.print(cols)
     for i, g in enumerate(t.groups):

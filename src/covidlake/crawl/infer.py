@@ -19,7 +19,7 @@ TIMESTAMP_FORMATS = (
     "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
 )
 BASIC_STATS = ("non_empty", "int_ok", "double_ok", "bool_ok", "leading_zero", "date_like",
-               "max_length", "min", "max")
+               "max_length", "min", "max", "num_min", "num_max")
 DATE_STATS = ("ymd_ok", "date_ok", "ts_ok", *(f"date:{f}" for f in DATE_FORMATS),
               *(f"ts:{f}" for f in TIMESTAMP_FORMATS))
 STAT_NAMES = BASIC_STATS + DATE_STATS
@@ -77,6 +77,8 @@ def _basic_exprs(col: str) -> list[str]:
         f"coalesce(max(length({col})), 0)",
         f"min({v})",
         f"max({v})",
+        f"min(TRY_CAST({v} AS DOUBLE))",
+        f"max(TRY_CAST({v} AS DOUBLE))",
     ]
 
 
@@ -119,9 +121,9 @@ def merge(stats: Sequence[list[Any]]) -> dict[str, Any]:
         values = [s[i] for s in stats if s[i] is not None]
         if name == "max_length":
             out[name] = max(values, default=0)
-        elif name == "min":
+        elif name in ("min", "num_min"):
             out[name] = min(values, default=None)
-        elif name == "max":
+        elif name in ("max", "num_max"):
             out[name] = max(values, default=None)
         else:
             out[name] = sum(values)
@@ -157,7 +159,11 @@ def decide(name: str, s: dict[str, Any]) -> tuple[str, list[str], int]:
 def column_def(name: str, originals: list[str], description: str, s: dict[str, Any],
                total_rows: int) -> ColumnDef:
     type_, formats, bad = decide(name, s)
-    examples = [str(x) for x in (s["min"], s["max"]) if x is not None]
+    if type_ in ("BIGINT", "DOUBLE"):  # numeric order, not text order
+        bounds = [s["num_min"], s["num_max"]]
+        examples = [str(int(x)) if type_ == "BIGINT" else str(x) for x in bounds if x is not None]
+    else:
+        examples = [str(x) for x in (s["min"], s["max"]) if x is not None]
     return ColumnDef(name=name, type=type_, original_names=originals, formats=formats,
                      description=description, max_length=s["max_length"],
                      null_count=total_rows - s["non_empty"], bad_count=bad,
