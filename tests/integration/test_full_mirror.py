@@ -386,21 +386,12 @@ def test_jhu_hubei_province_matches_raw_row(con, file_day: str, raw_country: str
 # US territories reported by JHU as one state-level row (empty Admin2). Their FIPS is spelled
 # 'XX000' (03-22..04-01), then 'XX' or, in the zero-padded files, '000XX'; the warehouse must put
 # all of them at the one state-level region with the 2-digit FIPS, where NYT and CTP put theirs.
-AMERICAN_SAMOA_BUG = (
-    "pipeline bug: JHU's 'US/American Samoa' rows (FIPS 60000, 03-22..03-30) become a second, "
-    "FIPS-less state region 'American Samoa'; CTP's AS (fips 60) is a nameless state region"
-)
 JHU_TERRITORY_EXAMPLES = [
     ("03-22-2020", "Guam", "66"),  # FIPS '66000'
     ("03-25-2020", "Virgin Islands", "78"),  # FIPS '78000'
     ("04-03-2020", "Puerto Rico", "72"),  # FIPS '00072'
     ("08-26-2020", "Northern Mariana Islands", "69"),  # FIPS '69'
-    pytest.param(
-        "03-22-2020",  # FIPS '60000'
-        "American Samoa",
-        "60",
-        marks=pytest.mark.xfail(strict=True, reason=AMERICAN_SAMOA_BUG),
-    ),
+    ("03-22-2020", "American Samoa", "60"),  # FIPS '60000'; no source names 60 otherwise
 ]
 
 

@@ -93,7 +93,7 @@ def _classify_csv(key: str, text: str, dialect: Dialect
     for delim in DELIMITERS:
         rows = _parse(text, delim)
         width, count = Counter(len(r) for r in rows).most_common(1)[0]
-        score = (count / len(rows) if width > 1 else 0.0, width)
+        score = (count / len(rows), width)  # the most consistent split, then the widest
         if best is None or score > best[0]:
             best = (score, delim, rows)
     assert best is not None

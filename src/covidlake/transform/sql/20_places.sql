@@ -3,6 +3,13 @@
 -- the lookups are built only from sources that carry names and codes together (NYT, the Census
 -- file, the hospital file, CTP), never from guesses.
 
+-- A state FIPS as sources write it: '6', '06', and JHU's '60000' or '00072' for territories.
+CREATE OR REPLACE TEMP MACRO state_fips_of(f) AS CASE
+    WHEN regexp_full_match(f, '[0-9]{1,2}') THEN lpad(f, 2, '0')
+    WHEN regexp_full_match(f, '[0-9]{2}000') THEN left(f, 2)
+    WHEN regexp_full_match(f, '000[0-9]{2}') THEN right(f, 2)
+END;
+
 -- US states: name <-> 2-digit FIPS <-> abbreviation.
 CREATE OR REPLACE TABLE stage.us_state_pairs AS
 SELECT DISTINCT trim(state) AS name, lpad(trim(fips), 2, '0') AS fips, 1 AS priority
@@ -12,7 +19,11 @@ SELECT DISTINCT trim(state_name), lpad(trim(state_fips), 2, '0'), 2
 FROM stage.hospital_beds WHERE NULLIF(trim(state_name), '') IS NOT NULL AND regexp_full_match(trim(state_fips), '[0-9]{1,2}')
 UNION ALL
 SELECT DISTINCT trim(split_part(geo_display_label, ',', -1)), left(lpad(trim(geo_id2), 5, '0'), 2), 3
-FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND geo_display_label LIKE '%,%';
+FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND geo_display_label LIKE '%,%'
+UNION ALL
+SELECT DISTINCT province, state_fips_of(fips), 4
+FROM stage.obs WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
+                 AND province IS NOT NULL AND state_fips_of(fips) IS NOT NULL;
 
 CREATE OR REPLACE TABLE stage.us_state_by_name AS
 SELECT lower(strip_accents(name)) AS name_key, min(fips) AS fips
@@ -65,8 +76,7 @@ WITH o AS (
                 ELSE county END AS county_name,
            CASE WHEN level = 'county' AND regexp_full_match(fips, '[0-9]{4,5}')
                      AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips,
-           CASE WHEN level = 'state' AND regexp_full_match(fips, '[0-9]{1,2}')
-                THEN lpad(fips, 2, '0') END AS given_state_fips,
+           CASE WHEN level = 'state' THEN state_fips_of(fips) END AS given_state_fips,
            CASE WHEN country = 'US' THEN lower(strip_accents(province)) END AS province_key
     FROM stage.obs
 ), s AS (
