@@ -47,7 +47,8 @@ _SQL_TYPE = {"text": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "date": "DAT
 
 
 def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) -> str:
-    """SQL for stage.<table>: the needed columns (NULL for a missing optional one), `_file`,
+    """SQL that reads a source once into stage.<table>: the needed columns (NULL for a missing
+    optional one), `_file`,
     and `bad` = the needed columns whose text did not parse."""
     exprs, used = [], []
     for need in needs:
