@@ -40,9 +40,15 @@ def print_table(settings: Settings, name: str, out: Console) -> None:
     out.print(cols)
     for i, g in enumerate(t.groups):
         d = g.dialect
-        out.print(f"file group {i + 1}: {len(g.files)} files, {d.format}, {d.encoding}, "
-                  f"delimiter {d.delimiter!r}, header lines {d.header_lines}; "
+        how = (f"{d.encoding}, delimiter {d.delimiter!r}, quote {d.quote!r}, escape "
+               f"{d.escape!r}, header lines {d.header_lines}") if d.format == "csv" else d.encoding
+        out.print(f"file group {i + 1}: {len(g.files)} files, {d.format}"
+                  f"{' (' + d.compression + ')' if d.compression else ''}, {how}; "
                   f"{g.files[0]} … {g.files[-1]}", markup=False)
+    if t.partition_keys:
+        out.print(f"partitions: {', '.join(t.partition_keys)} (from key=value/ folders)")
+    for key, why in t.excluded.items():
+        out.print(f"left out: {key}: {why}", markup=False)
     out.print("[bold]schema history[/bold]")
     for h in t.history:
         changes = "; ".join(h["changes"]) or "first crawl"

@@ -25,6 +25,18 @@ Source = Annotated[str | None, typer.Option(
 Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URL (default ./lake).")]
 WarehouseOpt = Annotated[str | None, typer.Option(
     "--warehouse", help="Warehouse path or URL (default ./covidlake.duckdb).")]
+class OnSchemaChange(StrEnum):
+    warn = "warn"
+    evolve = "evolve"
+    fail = "fail"
+
+
+OnChange = Annotated[OnSchemaChange | None, typer.Option(
+    "--on-schema-change", help="When a table's schema changes: warn (accept, say so), evolve "
+    "(accept added columns and widened types only) or fail.")]
+Overrides = Annotated[str | None, typer.Option(
+    "--overrides", help="Optional TOML of column type hints, e.g. [us_county.columns.fips] "
+    'type = "VARCHAR".')]
 Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="No progress output.")]
 Debug = Annotated[bool | None, typer.Option("--debug", help="Show tracebacks.")]
 
@@ -59,9 +71,11 @@ def ingest(source: Source = None, lake: Lake = None, quiet: Quiet = None,
 
 
 @app.command()
-def crawl(lake: Lake = None, quiet: Quiet = None, debug: Debug = None) -> None:
+def crawl(lake: Lake = None, on_schema_change: OnChange = None, overrides: Overrides = None,
+          quiet: Quiet = None, debug: Debug = None) -> None:
     """Infer each table's schema and register it in the catalog."""
-    _pipeline("crawl", ["crawl"], lake=lake, quiet=quiet, debug=debug)
+    _pipeline("crawl", ["crawl"], lake=lake, on_schema_change=on_schema_change,
+              schema_overrides=overrides, quiet=quiet, debug=debug)
 
 
 @app.command()
@@ -79,13 +93,15 @@ def load(lake: Lake = None, warehouse: WarehouseOpt = None, quiet: Quiet = None,
 
 @app.command()
 def run(source: Source = None, lake: Lake = None, warehouse: WarehouseOpt = None,
+        on_schema_change: OnChange = None, overrides: Overrides = None,
         quiet: Quiet = None, debug: Debug = None) -> None:
     """Run every stage in order (ingest, crawl, transform, export, load), then summarise."""
     from covidlake.pipeline import execute
     from covidlake.summary import summary
 
     settings = _settings(source=source, lake=lake, warehouse=warehouse, quiet=quiet,
-                         debug=debug)
+                         debug=debug, on_schema_change=on_schema_change,
+                         schema_overrides=overrides)
     result = execute("run", settings, ["ingest", "crawl", "transform", "load"])
     summary(result.record, stdout)
 

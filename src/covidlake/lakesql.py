@@ -7,6 +7,7 @@ plus `filename`; typing happens in SQL so that bad values can be counted instead
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from covidlake.catalog import ColumnDef, Dialect, FileGroup, TableDef
@@ -22,21 +23,34 @@ def ident(name: str) -> str:
 
 
 def reader(paths: Sequence[str], dialect: Dialect, names: Sequence[str]) -> str:
-    """A table function reading `paths` as text columns c0..cN (N = len(names) - 1)."""
+    """A relation reading `paths` as text columns c0..cN (N = len(names) - 1) and `filename`;
+    Parquet also gives the declared-type columns n0..nN."""
     files = "[" + ", ".join(lit(p) for p in paths) + "]"
-    if dialect.format == "jsonl":
+    compression = lit(dialect.compression or "uncompressed")
+    if dialect.format == "parquet":
+        cols = ", ".join(f"CAST({ident(n)} AS VARCHAR) AS c{i}, {ident(n)} AS n{i}"
+                         for i, n in enumerate(names))
+        return f"(SELECT {cols}, filename FROM read_parquet({files}, filename=true, " \
+               "union_by_name=true))"
+    if dialect.format in ("jsonl", "json"):
+        fmt = "newline_delimited" if dialect.format == "jsonl" else "array"
         cols = ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names)
-        return (f"(SELECT {', '.join(f'{ident(n)} AS c{i}' for i, n in enumerate(names))}, "
-                f"filename FROM read_json({files}, format='newline_delimited', "
-                f"columns={{{cols}}}, filename=true))")
+        renamed = ", ".join(f"{ident(n)} AS c{i}" for i, n in enumerate(names))
+        return (f"(SELECT {renamed}, filename FROM read_json({files}, format={lit(fmt)}, "
+                f"columns={{{cols}}}, compression={compression}, filename=true))")
     cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(names)))
     encoding = "latin-1" if dialect.encoding == "latin-1" else "utf-8"
     return (
         f"read_csv({files}, columns={{{cols}}}, header=false, skip={dialect.header_lines}, "
         f"delim={lit(dialect.delimiter)}, quote={lit(dialect.quote)}, "
-        f"escape={lit(dialect.quote)}, encoding={lit(encoding)}, auto_detect=false, "
-        f"null_padding=true, filename=true)"
+        f"escape={lit(dialect.escape)}, encoding={lit(encoding)}, "
+        f"compression={compression}, auto_detect=false, null_padding=true, filename=true)"
     )
+
+
+def partition_value(key: str) -> str:
+    """A Hive partition value from the file's path: .../key=value/..."""
+    return f"url_decode(regexp_extract(filename, {lit('/' + re.escape(key) + '=([^/]*)/')}, 1))"
 
 
 def typed(expr: str, column: ColumnDef) -> str:
@@ -56,12 +70,20 @@ def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: 
     """One file group's rows with catalog names and types, `_file` and `_bad_columns`."""
     by_name = {c.name: c for c in table.columns}
     exprs, bad = [], []
-    for i, (_, name) in enumerate(group.columns):
+    sources = [(f"c{i}", orig, name) for i, (orig, name) in enumerate(group.columns)]
+    sources += [(partition_value(k), k, c.name)
+                for k, c in zip(table.partition_keys, [c for c in table.columns if c.partition],
+                                strict=True)]
+    for text, orig, name in sources:
         column = by_name[name]
-        value = typed(f"c{i}", column)
+        if orig in group.declared:  # Parquet: the file's own type, no parsing
+            i = [o for o, _ in group.columns].index(orig)
+            exprs.append(f"CAST(n{i} AS {column.type}) AS {ident(name)}")
+            continue
+        value = typed(text, column)
         exprs.append(f"{value} AS {ident(name)}")
         if column.type != "VARCHAR":
-            bad.append(f"CASE WHEN NULLIF(TRIM(c{i}), '') IS NOT NULL AND {value} IS NULL "
+            bad.append(f"CASE WHEN NULLIF(TRIM({text}), '') IS NOT NULL AND {value} IS NULL "
                        f"THEN {lit(name)} END")
     bad_expr = f"concat_ws(',', {', '.join(bad)})" if bad else "''"
     names = [n for n, _ in group.columns]

@@ -11,7 +11,7 @@ from typing import Any
 
 from covidlake import log
 from covidlake.catalog import open_catalog
-from covidlake.crawl import crawl
+from covidlake.crawl import crawl, read_overrides
 from covidlake.engines.duckdb import DuckDBEngine
 from covidlake.errors import CovidlakeError
 from covidlake.export import export
@@ -36,10 +36,11 @@ def stage_ingest(settings: Settings, lake: ObjectStore, run: Run) -> None:
 def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
     with run.stage("crawl") as st:
         catalog = open_catalog(settings.catalog, lake)
-        result = crawl(lake, catalog)
+        result = crawl(lake, catalog, on_schema_change=settings.on_schema_change,
+                       overrides=read_overrides(settings.schema_overrides))
         st.rows_out = {t.name: t.rows for t in catalog.tables()}
         st.detail = {"files_read": result.files_read, "files_unchanged": result.files_reused,
-                     "schema_changes": result.changes}
+                     "schema_changes": result.changes, "files_left_out": result.excluded}
     run.record.catalog_version = result.catalog_version
 
 

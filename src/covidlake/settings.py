@@ -34,6 +34,8 @@ class Settings:
     warehouse: str = "./covidlake.duckdb"
     catalog: str = "embedded"
     engine: str = "duckdb"
+    on_schema_change: str = "warn"  # warn | evolve | fail
+    schema_overrides: str = ""  # optional TOML of per-column type hints
     quiet: bool = False
     debug: bool = False
 

@@ -16,11 +16,13 @@ from covidlake.errors import CatalogError
 class Dialect:
     """How to read one group of files."""
 
-    format: str = "csv"  # csv | jsonl
-    encoding: str = "utf-8"
+    format: str = "csv"  # csv | jsonl | json (an array of objects) | parquet
+    encoding: str = "utf-8"  # utf-8 | latin-1
     delimiter: str = ","
     quote: str = '"'
+    escape: str = '"'  # '"' = quotes doubled inside quoted fields; or '\\'
     header_lines: int = 1  # 0 = no header; 2 = a second header line (the Census file)
+    compression: str = ""  # "" | gzip
 
 
 @dataclass
@@ -30,6 +32,7 @@ class ColumnDef:
     original_names: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)  # strptime formats for DATE/TIMESTAMP
     description: str = ""  # a second header line, where a file has one
+    partition: bool = False  # a Hive-style partition column (key=value/ in the path)
     max_length: int = 0
     null_count: int = 0
     bad_count: int = 0  # non-empty values that do not parse as `type` (read as NULL)
@@ -43,6 +46,7 @@ class FileGroup:
     dialect: Dialect
     columns: list[tuple[str, str]]  # (name in the file, catalog column name), in file order
     files: list[str]
+    declared: dict[str, str] = field(default_factory=dict)  # name in the file -> type (Parquet)
 
 
 @dataclass
@@ -54,6 +58,7 @@ class FileEntry:
     stats: dict[str, list[Any]]  # per original column: see crawl.infer.STAT_NAMES
     bom: bool = False
     newline: str = "\n"  # or "\r\n"
+    partition: dict[str, str] = field(default_factory=dict)  # Hive key -> value
 
 
 @dataclass
@@ -68,6 +73,9 @@ class TableDef:
     schema_hash: str = ""
     crawled_at: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
+    partition_keys: list[str] = field(default_factory=list)  # Hive keys, in path order
+    excluded: dict[str, str] = field(default_factory=dict)  # key -> why it is not in the table
+    overrides: dict[str, Any] = field(default_factory=dict)  # hints applied (column -> spec)
 
     @property
     def rows(self) -> int:
@@ -89,10 +97,11 @@ class TableDef:
             name=d["name"], location=d["location"], format=d["format"],
             columns=[ColumnDef(**c) for c in d["columns"]],
             groups=[FileGroup(Dialect(**g["dialect"]), [tuple(p) for p in g["columns"]],
-                              g["files"]) for g in d["groups"]],
+                              g["files"], g.get("declared", {})) for g in d["groups"]],
             files={k: FileEntry(**v) for k, v in d["files"].items()},
             version=d["version"], schema_hash=d["schema_hash"], crawled_at=d["crawled_at"],
-            history=d["history"],
+            history=d["history"], partition_keys=d.get("partition_keys", []),
+            excluded=d.get("excluded", {}), overrides=d.get("overrides", {}),
         )
 
 

@@ -1,4 +1,5 @@
-"""Classify one object: format, encoding, line endings, delimiter, header lines.
+"""Classify one object: format (CSV, JSON lines, JSON array, Parquet; gzip of any), encoding,
+line endings, delimiter, quote and escape, header lines.
 
 Works on the first bytes of a file, like a Glue classifier, but also finds the header of an
 all-text CSV (by value lengths) and a second header line (the Census file's `Id,Id2,...`).
@@ -10,8 +11,12 @@ import csv
 import io
 import json
 import re
+import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from covidlake.catalog import Dialect
 from covidlake.errors import SourceError
@@ -29,6 +34,7 @@ class Classified:
     newline: str
     header: list[str]  # names as the file spells them (generated when there is no header)
     description: list[str] | None  # a second header line, if any
+    declared: dict[str, str] = field(default_factory=dict)  # types a Parquet file declares
 
 
 def _kind(value: str) -> str | None:
@@ -40,8 +46,46 @@ def _kind(value: str) -> str | None:
     return "date" if _DATE.fullmatch(v) else "text"
 
 
-def classify(key: str, head: bytes) -> Classified:
-    """Classify from the first bytes of an object (`head` may be cut mid-line)."""
+def _gunzip_head(key: str, data: bytes) -> bytes:
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, HEAD_BYTES)
+    except zlib.error as exc:
+        raise SourceError(f"{key}: a gzip file that does not decompress ({exc})",
+                          hint="re-download or re-compress the file") from exc
+
+
+def _arrow_type(t: pa.DataType) -> str:
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "DOUBLE"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    return "VARCHAR"
+
+
+def classify(key: str, data: bytes) -> Classified:
+    """Classify an object from its bytes (a Parquet footer needs the whole object; text
+    formats look at the first HEAD_BYTES, after gunzip for gzip files of any format)."""
+    compression = ""
+    if data[:2] == b"\x1f\x8b":
+        compression, data = "gzip", _gunzip_head(key, data)
+    if data[:4] == b"PAR1":
+        if compression:
+            raise SourceError(f"{key}: gzip-compressed Parquet is not supported",
+                              hint="Parquet compresses inside; store the .parquet file as is")
+        try:
+            schema = pq.read_schema(pa.BufferReader(data))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(f"{key}: not a readable Parquet file ({exc})",
+                              hint="re-export the file") from exc
+        return Classified(Dialect("parquet", header_lines=0), False, "", schema.names, None,
+                          {f.name: _arrow_type(f.type) for f in schema})
+    head = data[:HEAD_BYTES]
     bom = head.startswith(b"\xef\xbb\xbf")
     if bom:
         head = head[3:]
@@ -49,7 +93,7 @@ def classify(key: str, head: bytes) -> Classified:
         raise SourceError(f"{key}: UTF-16 text is not supported",
                           hint="convert the file to UTF-8")
     if b"\x00" in head[:4096]:
-        raise SourceError(f"{key}: binary content, not CSV or JSON",
+        raise SourceError(f"{key}: binary content, not CSV, JSON or Parquet",
                           hint="remove the file from the source or fix its format")
     complete = head if len(head) < HEAD_BYTES else head[: head.rfind(b"\n") + 1] or head
     try:
@@ -58,24 +102,56 @@ def classify(key: str, head: bytes) -> Classified:
         text, encoding = complete.decode("latin-1"), "latin-1"
     newline = "\r\n" if "\r\n" in text else "\n"
     stripped = text.lstrip()
-    if stripped.startswith("{"):
-        first = stripped.splitlines()[0]
-        try:
-            record = json.loads(first)
-        except ValueError as exc:
-            raise SourceError(f"{key}: starts like JSON but line 1 does not parse ({exc})",
-                              hint="JSON sources must be one object per line") from exc
-        return Classified(Dialect("jsonl", encoding, "", "", 0), bom, newline,
-                          list(record), None)
-    if stripped.startswith("["):
-        raise SourceError(f"{key}: JSON arrays are not supported yet",
-                          hint="convert to JSON lines (one object per line)")
+    if stripped.startswith(("{", "[")):
+        fmt, header = _json_keys(key, stripped)
+        return Classified(Dialect(fmt, encoding, "", "", "", 0, compression), bom, newline,
+                          header, None)
     dialect, header, description = _classify_csv(key, text, Dialect("csv", encoding))
+    dialect.compression = compression
     return Classified(dialect, bom, newline, header, description)
 
 
-def _parse(text: str, delimiter: str) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
+def _json_keys(key: str, text: str) -> tuple[str, list[str]]:
+    """'jsonl' or 'json' (an array), and the keys of the first records, in order."""
+    decoder = json.JSONDecoder()
+    array = text.startswith("[")
+    pos, keys, records = (1 if array else 0), {}, 0
+    while records < 100:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        try:
+            record, pos = decoder.raw_decode(text, pos)
+        except ValueError as exc:
+            if records:  # the head ended inside a record
+                break
+            raise SourceError(f"{key}: starts like JSON but record 1 does not parse ({exc})",
+                              hint="JSON sources are one object per line, or an array of "
+                                   "objects") from exc
+        if not isinstance(record, dict):
+            raise SourceError(f"{key}: JSON records must be objects, found "
+                              f"{type(record).__name__}", hint="wrap values in objects")
+        keys.update(dict.fromkeys(record))
+        records += 1
+    return ("json" if array else "jsonl"), list(keys)
+
+
+def _quote_and_escape(text: str, delimiter: str) -> tuple[str, str]:
+    """The quote character (" or ') and how a quote is escaped inside a quoted field."""
+    def score(q: str) -> int:
+        d = re.escape(delimiter)
+        return len(re.findall(f"(^|{d}) *{q}|{q} *({d}|$)", text, flags=re.M))
+
+    quote = "'" if score("'") > score('"') else '"'
+    escape = "\\" if "\\" + quote in text else quote
+    return quote, escape
+
+
+def _parse(text: str, delimiter: str, quote: str = '"', escape: str = '"') -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True,
+                        quotechar=quote, doublequote=escape == quote,
+                        escapechar=None if escape == quote else escape)
     rows = []
     for row in reader:
         if row:
@@ -89,15 +165,16 @@ def _classify_csv(key: str, text: str, dialect: Dialect
                   ) -> tuple[Dialect, list[str], list[str] | None]:
     if not text.strip():
         raise SourceError(f"{key}: the file is empty", hint="remove it or re-export it")
-    best: tuple[tuple[float, int], str, list[list[str]]] | None = None
+    best: tuple[tuple[float, int], str, str, str, list[list[str]]] | None = None
     for delim in DELIMITERS:
-        rows = _parse(text, delim)
+        quote, escape = _quote_and_escape(text, delim)
+        rows = _parse(text, delim, quote, escape)
         width, count = Counter(len(r) for r in rows).most_common(1)[0]
         score = (count / len(rows), width)  # the most consistent split, then the widest
         if best is None or score > best[0]:
-            best = (score, delim, rows)
+            best = (score, delim, quote, escape, rows)
     assert best is not None
-    _, dialect.delimiter, rows = best
+    _, dialect.delimiter, dialect.quote, dialect.escape, rows = best
     width = max(len(r) for r in rows)
     dialect.header_lines = detect_header(rows)
     if dialect.header_lines == 0:

@@ -110,6 +110,15 @@ def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
             f"FROM {reader(paths, dialect, names)} GROUP BY filename")
 
 
+def values_stats(con: Any, values: Sequence[str]) -> list[Any]:
+    """STAT_NAMES for a list of values (Hive partition values, say)."""
+    rows = ", ".join(f"({lit(v)})" for v in values)
+    frm = f"FROM (VALUES {rows}) t(c0)"
+    basic = con.execute(f"SELECT {', '.join(_basic_exprs('c0'))} {frm}").fetchone()
+    dates = con.execute(f"SELECT {', '.join(_date_exprs('c0'))} {frm}").fetchone()
+    return [*basic, *dates]
+
+
 def wants_date_pass(name: str, basic: Sequence[Any]) -> bool:
     return "date" in name or basic[BASIC_STATS.index("date_like")] > 0
 
@@ -156,9 +165,33 @@ def decide(name: str, s: dict[str, Any]) -> tuple[str, list[str], int]:
     return "VARCHAR", [], 0
 
 
+OK_STAT = {"BIGINT": "int_ok", "DOUBLE": "double_ok", "BOOLEAN": "bool_ok", "DATE": "date_ok",
+           "TIMESTAMP": "ts_ok"}
+
+
 def column_def(name: str, originals: list[str], description: str, s: dict[str, Any],
-               total_rows: int) -> ColumnDef:
-    type_, formats, bad = decide(name, s)
+               total_rows: int, declared: str | None = None,
+               override: dict[str, Any] | None = None) -> ColumnDef:
+    """A catalog column from merged statistics. A type the file declares (Parquet) wins over
+    inference; an override (the optional hints file) wins over both."""
+    if override:
+        type_ = override["type"].upper()
+        if type_ not in ("VARCHAR", *OK_STAT):
+            raise ValueError(f"unknown type {type_!r} for column {name!r}")
+        inferred = decide(name, s)
+        formats = list(override.get("formats") or (inferred[1] if inferred[0] == type_ else []))
+        if type_ == "DATE" and not formats:
+            formats = [f for f in DATE_FORMATS if s[f"date:{f}"]] or list(DATE_FORMATS)
+        if type_ == "TIMESTAMP" and not formats:
+            formats = [f for f in TIMESTAMP_FORMATS if s[f"ts:{f}"]] or list(TIMESTAMP_FORMATS)
+        ok = s["non_empty"] if type_ == "VARCHAR" else s[OK_STAT[type_]]
+        if formats == ["%Y%m%d"]:
+            ok = s["ymd_ok"]
+        type_, bad = type_, max(s["non_empty"] - ok, 0)
+    elif declared:
+        type_, formats, bad = declared, [], 0
+    else:
+        type_, formats, bad = decide(name, s)
     if type_ in ("BIGINT", "DOUBLE"):  # numeric order, not text order
         bounds = [s["num_min"], s["num_max"]]
         examples = [str(int(x)) if type_ == "BIGINT" else str(x) for x in bounds if x is not None]
