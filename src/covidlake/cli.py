@@ -37,6 +37,8 @@ OnChange = Annotated[OnSchemaChange | None, typer.Option(
 Overrides = Annotated[str | None, typer.Option(
     "--overrides", help="Optional TOML of column type hints, e.g. [us_county.columns.fips] "
     'type = "VARCHAR".')]
+CatalogOpt = Annotated[str | None, typer.Option(
+    "--catalog", help="embedded (default: in the lake) or glue://DATABASE (AWS Glue).")]
 Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="No progress output.")]
 Debug = Annotated[bool | None, typer.Option("--debug", help="Show tracebacks.")]
 
@@ -71,10 +73,10 @@ def ingest(source: Source = None, lake: Lake = None, quiet: Quiet = None,
 
 
 @app.command()
-def crawl(lake: Lake = None, on_schema_change: OnChange = None, overrides: Overrides = None,
-          quiet: Quiet = None, debug: Debug = None) -> None:
+def crawl(lake: Lake = None, catalog: CatalogOpt = None, on_schema_change: OnChange = None,
+          overrides: Overrides = None, quiet: Quiet = None, debug: Debug = None) -> None:
     """Infer each table's schema and register it in the catalog."""
-    _pipeline("crawl", ["crawl"], lake=lake, on_schema_change=on_schema_change,
+    _pipeline("crawl", ["crawl"], lake=lake, catalog=catalog, on_schema_change=on_schema_change,
               schema_overrides=overrides, quiet=quiet, debug=debug)
 
 
@@ -93,45 +95,60 @@ def load(lake: Lake = None, warehouse: WarehouseOpt = None, quiet: Quiet = None,
 
 @app.command()
 def run(source: Source = None, lake: Lake = None, warehouse: WarehouseOpt = None,
-        on_schema_change: OnChange = None, overrides: Overrides = None,
-        quiet: Quiet = None, debug: Debug = None) -> None:
+        catalog: CatalogOpt = None, on_schema_change: OnChange = None,
+        overrides: Overrides = None, quiet: Quiet = None, debug: Debug = None) -> None:
     """Run every stage in order (ingest, crawl, transform, export, load), then summarise."""
     from covidlake.pipeline import execute
     from covidlake.summary import summary
 
     settings = _settings(source=source, lake=lake, warehouse=warehouse, quiet=quiet,
                          debug=debug, on_schema_change=on_schema_change,
-                         schema_overrides=overrides)
+                         schema_overrides=overrides, catalog=catalog)
     result = execute("run", settings, ["ingest", "crawl", "transform", "load"])
     summary(result.record, stdout)
 
 
 @app.command()
-def tables(lake: Lake = None, debug: Debug = None) -> None:
+def tables(lake: Lake = None, catalog: CatalogOpt = None, debug: Debug = None) -> None:
     """List the catalog's tables: rows, files, bytes, last crawl."""
     from covidlake.catalog_view import print_tables
 
-    print_tables(_settings(lake=lake, debug=debug), stdout)
+    print_tables(_settings(lake=lake, catalog=catalog, debug=debug), stdout)
 
 
 @app.command()
 def describe(table: Annotated[str, typer.Argument(help="A table name, e.g. us_county.")],
-             lake: Lake = None, debug: Debug = None) -> None:
+             lake: Lake = None, catalog: CatalogOpt = None, debug: Debug = None) -> None:
     """Show a table's columns, types, original names, null counts, examples and history."""
     from covidlake.catalog_view import print_table
 
-    print_table(_settings(lake=lake, debug=debug), table, stdout)
+    print_table(_settings(lake=lake, catalog=catalog, debug=debug), table, stdout)
+
+
+class EngineName(StrEnum):
+    duckdb = "duckdb"
+    athena = "athena"
 
 
 @app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL over the lake's tables, by name.")],
           lake: Lake = None,
           format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+          engine: Annotated[EngineName | None, typer.Option(
+              "--engine", help="duckdb (default) or athena (SQL transpiled to Trino).")] = None,
+          catalog: CatalogOpt = None,
+          athena_workgroup: Annotated[str | None, typer.Option("--athena-workgroup")] = None,
+          athena_output: Annotated[str | None, typer.Option(
+              "--athena-output", help="s3://bucket/prefix/ for Athena's results.")] = None,
+          athena_bytes_limit: Annotated[int | None, typer.Option(
+              "--athena-bytes-limit", help="Stop a query that scans more bytes.")] = None,
           debug: Debug = None) -> None:
-    """Run SQL over the lake's tables (DuckDB), e.g. "SELECT count(*) FROM us_county"."""
+    """Run SQL over the lake's tables, e.g. "SELECT count(*) FROM us_county"."""
     from covidlake.query import print_result, run_query
 
-    settings = _settings(lake=lake, debug=debug)
+    settings = _settings(lake=lake, debug=debug, engine=engine and engine.value,
+                         catalog=catalog, athena_workgroup=athena_workgroup,
+                         athena_output=athena_output, athena_bytes_limit=athena_bytes_limit)
     print_result(run_query(settings, sql), format.value, stdout)
 
 

@@ -18,7 +18,7 @@ from covidlake.store import open_store
 
 def run_query(settings: Settings, sql: str) -> pa.Table:
     lake = open_store(settings.lake)
-    engine = open_engine(settings.engine, lake, open_catalog(settings.catalog, lake))
+    engine = open_engine(settings.engine, lake, open_catalog(settings.catalog, lake), settings)
     try:
         return engine.query(sql)
     finally:

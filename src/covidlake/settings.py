@@ -36,6 +36,10 @@ class Settings:
     engine: str = "duckdb"
     on_schema_change: str = "warn"  # warn | evolve | fail
     schema_overrides: str = ""  # optional TOML of per-column type hints
+    athena_database: str = "covidlake"  # the Glue database Athena queries
+    athena_workgroup: str = "primary"
+    athena_output: str = ""  # s3://bucket/prefix/ for query results
+    athena_bytes_limit: int = 10_000_000_000  # stop a query scanning more
     quiet: bool = False
     debug: bool = False
 
@@ -83,8 +87,18 @@ def load_settings(flags: dict[str, Any] | None = None, *, cwd: Path | None = Non
 
     for name, f in names.items():
         raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = raw.lower() in ("1", "true", "yes") if f.type == "bool" else raw
+        if raw is None:
+            continue
+        if f.type == "bool":
+            values[name] = raw.lower() in ("1", "true", "yes")
+        elif f.type == "int":
+            try:
+                values[name] = int(raw.replace("_", ""))
+            except ValueError as exc:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a whole number"
+                                  ) from exc
+        else:
+            values[name] = raw
 
     for name, value in (flags or {}).items():
         if value is not None:

@@ -134,9 +134,14 @@ def require(catalog: Catalog, name: str) -> TableDef:
 
 
 def open_catalog(kind: str, lake: Any) -> Catalog:
-    """`embedded` (default): the catalog lives in the lake."""
+    """`embedded` (default): the catalog lives in the lake. `glue://DATABASE`: the lake's
+    catalog, published to the AWS Glue Data Catalog on every commit."""
     if kind == "embedded":
         from covidlake.catalog.embedded import EmbeddedCatalog
 
         return EmbeddedCatalog(lake)
-    raise CatalogError(f"unknown catalog {kind!r}", hint="supported: embedded")
+    if kind.startswith("glue://") and kind[len("glue://"):].strip("/"):
+        from covidlake.catalog.glue import GlueCatalog
+
+        return GlueCatalog(lake, kind[len("glue://"):].strip("/"))
+    raise CatalogError(f"unknown catalog {kind!r}", hint="embedded, or glue://DATABASE")

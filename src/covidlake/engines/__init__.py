@@ -27,9 +27,18 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def open_engine(kind: str, lake: ObjectStore, catalog: Catalog) -> Engine:
+def open_engine(kind: str, lake: ObjectStore, catalog: Catalog, settings: Any = None
+                ) -> Engine:
+    """`duckdb` (default): views over the lake's files. `athena`: Amazon Athena over the
+    tables the Glue catalog backend registered."""
     if kind == "duckdb":
         from covidlake.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(lake, catalog)
-    raise ConfigError(f"unknown engine {kind!r}", hint="supported: duckdb")
+    if kind == "athena":
+        from covidlake.engines.athena import AthenaEngine, AthenaSettings
+
+        return AthenaEngine(catalog, AthenaSettings(
+            settings.athena_database, settings.athena_workgroup, settings.athena_output,
+            settings.athena_bytes_limit))
+    raise ConfigError(f"unknown engine {kind!r}", hint="duckdb or athena")
