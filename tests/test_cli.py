@@ -87,3 +87,20 @@ def test_a_password_never_reaches_output_or_run_records(sample_run: Done, tmp_pa
     assert "hunter2" not in proc.stdout + proc.stderr
     for path in (tmp_path / "lake").rglob("*.json"):
         assert "hunter2" not in path.read_text(), path
+
+
+def test_schema_change_can_fail_the_crawl(sample_run: Done, tmp_path: Path) -> None:
+    import shutil
+
+    lake = tmp_path / "lake"
+    shutil.copytree(sample_run.lake, lake)
+    f = lake / "raw/static-datasets/csv/state-abv/states_abv.csv"
+    f.write_text(f.read_text().replace('"State","Abbreviation"', '"State","Abbreviation","Fips"'))
+    proc = cli("crawl", "--lake", str(lake), "--on-schema-change", "fail", cwd=tmp_path,
+               check=False)
+    assert proc.returncode == 1
+    assert "schema of state_abv changed: +fips" in proc.stderr
+    ok = cli("crawl", "--lake", str(lake), "--on-schema-change", "evolve", cwd=tmp_path)
+    assert "schema of state_abv changed (v2): +fips" in ok.stderr
+    desc = cli("describe", "state_abv", "--lake", str(lake), cwd=tmp_path).stdout
+    assert "v2" in desc and "+fips" in desc

@@ -118,3 +118,15 @@ def test_recrawl_reads_only_new_or_changed_files(tmp_path: Path) -> None:
     table = catalog.get("us_daily")
     assert table.version == 2 and [h["version"] for h in table.history] == [1, 2]
     assert changed.catalog_version == first.catalog_version + 1
+
+
+def test_quoted_fields_stay_whole(crawled) -> None:  # noqa: ANN001
+    """The AWS tutorial's crawler split `"Anhui, Mainland China"`-style fields."""
+    from covidlake.engines.duckdb import DuckDBEngine
+
+    lake, catalog = crawled
+    engine = DuckDBEngine(lake, catalog)
+    got = engine.query("""SELECT count(*) FILTER (WHERE combined_key LIKE '"%') AS broken,
+        count(*) FILTER (WHERE combined_key = 'King, Washington, US') AS whole
+        FROM enigma_jhu""").to_pylist()
+    assert got == [{"broken": 0, "whole": 6}]  # 6 sample days from header version 3 on

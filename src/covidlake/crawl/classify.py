@@ -165,12 +165,15 @@ def _classify_csv(key: str, text: str, dialect: Dialect
                   ) -> tuple[Dialect, list[str], list[str] | None]:
     if not text.strip():
         raise SourceError(f"{key}: the file is empty", hint="remove it or re-export it")
-    best: tuple[tuple[float, int], str, str, str, list[list[str]]] | None = None
+    best: tuple[tuple[bool, float, int], str, str, str, list[list[str]]] | None = None
     for delim in DELIMITERS:
         quote, escape = _quote_and_escape(text, delim)
         rows = _parse(text, delim, quote, escape)
         width, count = Counter(len(r) for r in rows).most_common(1)[0]
-        score = (count / len(rows), width)  # the most consistent split, then the widest
+        share = count / len(rows)
+        # a delimiter that splits nearly every row the same way beats one that splits
+        # nothing; then the most consistent, then the widest
+        score = (share >= 0.9 and width > 1, share, width)
         if best is None or score > best[0]:
             best = (score, delim, quote, escape, rows)
     assert best is not None
