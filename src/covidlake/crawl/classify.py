@@ -22,6 +22,7 @@ from covidlake.catalog import Dialect
 from covidlake.errors import SourceError
 
 HEAD_BYTES = 256 * 1024
+SNIFF_CHARS = 64 * 1024
 DELIMITERS = (",", "\t", ";", "|")
 _NUM = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(r"\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?([ T]\d{1,2}:\d{2}(:\d{2})?Z?)?")
@@ -139,9 +140,10 @@ def _json_keys(key: str, text: str) -> tuple[str, list[str]]:
 
 def _quote_and_escape(text: str, delimiter: str) -> tuple[str, str]:
     """The quote character (" or ') and how a quote is escaped inside a quoted field."""
-    def score(q: str) -> int:
-        d = re.escape(delimiter)
-        return len(re.findall(f"(^|{d}) *{q}|{q} *({d}|$)", text, flags=re.M))
+    def score(q: str) -> int:  # quotes that open or close a field
+        return sum(text.count(a + b) for a, b in (
+            (delimiter, q), (q, delimiter), ("\n", q), (q, "\n"), (q, "\r"),
+            (delimiter + " ", q)))
 
     quote = "'" if score("'") > score('"') else '"'
     escape = "\\" if "\\" + quote in text else quote
@@ -165,6 +167,8 @@ def _classify_csv(key: str, text: str, dialect: Dialect
                   ) -> tuple[Dialect, list[str], list[str] | None]:
     if not text.strip():
         raise SourceError(f"{key}: the file is empty", hint="remove it or re-export it")
+    if len(text) > SNIFF_CHARS:  # 200 rows are parsed at most; sniff on what covers them
+        text = text[: text.rfind("\n", 0, SNIFF_CHARS) + 1] or text[:SNIFF_CHARS]
     best: tuple[tuple[bool, float, int], str, str, str, list[list[str]]] | None = None
     for delim in DELIMITERS:
         quote, escape = _quote_and_escape(text, delim)
