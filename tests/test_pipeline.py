@@ -100,5 +100,5 @@ def test_report_shows_counts_quality_and_answers(sample_run: Done) -> None:
           AND f.date_key = (SELECT max(date_key) FROM covid.fact_covid f2
                             JOIN covid.dim_region r2 USING (region_key)
                             WHERE r2.level = 'county' AND f2.deaths IS NOT NULL)
-        ORDER BY f.deaths DESC, r.county LIMIT 1""").fetchone()[0]
+        ORDER BY f.deaths DESC, r.region_key LIMIT 1""").fetchone()[0]
     assert top in out

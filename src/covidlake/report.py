@@ -1,7 +1,8 @@
 """report: what an analyst asks first, answered from the warehouse; plus the last run.
 
 Prepared queries are data (`QUERIES`): a title and one SELECT over schema covid, written in
-DuckDB's dialect.
+DuckDB's dialect and rendered by each warehouse for its own. Ratios are computed in DOUBLE and
+rounded as DECIMAL, so every warehouse gives the same digits.
 """
 
 from __future__ import annotations
@@ -33,36 +34,41 @@ QUERIES: tuple[Query, ...] = (
                       JOIN covid.dim_region r USING (region_key)
                       WHERE r.level = 'county' AND f.deaths IS NOT NULL)
         SELECT d.date, r.county, r.state_abbr AS state, f.deaths, f.confirmed, r.population,
-               round(1e5 * f.deaths / nullif(r.population, 0), 1) AS deaths_per_100k
+               round(CAST(CAST(f.deaths AS DOUBLE) * 100000 / nullif(r.population, 0)
+                          AS DECIMAL(18, 3)), 1) AS deaths_per_100k
         FROM covid.fact_covid f JOIN last ON f.date_key = last.d
         JOIN covid.dim_region r USING (region_key) JOIN covid.dim_date d USING (date_key)
         WHERE r.level = 'county' AND f.deaths IS NOT NULL
-        ORDER BY f.deaths DESC, r.county LIMIT 10"""),
+        ORDER BY f.deaths DESC, r.region_key LIMIT 10"""),
     Query("top_state_cases", "Ten US states with the most cases (NYT) on the last date", """
         WITH last AS (SELECT max(f.date_key) AS d FROM covid.fact_covid f
                       JOIN covid.dim_region r USING (region_key)
                       WHERE r.level = 'state' AND f.nyt_cases IS NOT NULL)
         SELECT d.date, r.province_state AS state, f.nyt_cases AS cases, f.nyt_deaths AS deaths,
-               round(1e5 * f.nyt_cases / nullif(r.population, 0), 1) AS cases_per_100k
+               round(CAST(CAST(f.nyt_cases AS DOUBLE) * 100000 / nullif(r.population, 0)
+                          AS DECIMAL(18, 3)), 1) AS cases_per_100k
         FROM covid.fact_covid f JOIN last ON f.date_key = last.d
         JOIN covid.dim_region r USING (region_key) JOIN covid.dim_date d USING (date_key)
         WHERE r.level = 'state' AND f.nyt_cases IS NOT NULL
-        ORDER BY f.nyt_cases DESC LIMIT 10"""),
+        ORDER BY f.nyt_cases DESC, r.region_key LIMIT 10"""),
     Query("test_positivity", "Test positivity by state (COVID Tracking Project), last date", """
         WITH last AS (SELECT max(date_key) AS d FROM covid.fact_covid WHERE positive IS NOT NULL)
         SELECT d.date, r.province_state AS state, f.positive, f.negative,
-               round(100.0 * f.positive / nullif(f.positive + f.negative, 0), 1) AS positivity_pct
+               round(CAST(CAST(f.positive AS DOUBLE) * 100 / nullif(f.positive + f.negative, 0)
+                          AS DECIMAL(18, 3)), 1) AS positivity_pct
         FROM covid.fact_covid f JOIN last ON f.date_key = last.d
         JOIN covid.dim_region r USING (region_key) JOIN covid.dim_date d USING (date_key)
         WHERE r.level = 'state' AND f.positive IS NOT NULL AND f.negative IS NOT NULL
-        ORDER BY positivity_pct DESC, state LIMIT 10"""),
+        ORDER BY positivity_pct DESC, r.region_key LIMIT 10"""),
     Query("icu_beds_per_100k", "ICU beds per 100,000 people, fewest first (hospital beds)", """
         SELECT s.province_state AS state, sum(h.num_icu_beds) AS icu_beds, s.population,
-               round(1e5 * sum(h.num_icu_beds) / nullif(s.population, 0), 1) AS icu_per_100k
+               round(CAST(CAST(sum(h.num_icu_beds) AS DOUBLE) * 100000 / nullif(s.population, 0)
+                          AS DECIMAL(18, 3)), 1) AS icu_per_100k
         FROM covid.dim_hospital h JOIN covid.dim_region c ON c.region_key = h.region_key
         JOIN covid.dim_region s ON s.level = 'state' AND s.fips = left(c.fips, 2)
         WHERE s.population IS NOT NULL
-        GROUP BY s.province_state, s.population ORDER BY icu_per_100k, state LIMIT 10"""),
+        GROUP BY s.province_state, s.population, s.fips
+        ORDER BY icu_per_100k, s.fips LIMIT 10"""),
 )
 
 

@@ -63,7 +63,9 @@ def crawl(lake: ObjectStore, catalog: Catalog, tables: tuple[SourceTable, ...] =
     if on_schema_change not in POLICIES:
         raise CatalogError(f"unknown --on-schema-change {on_schema_change!r}",
                            hint=f"one of {', '.join(POLICIES)}")
-    con = con or duckdb.connect()
+    if con is None:
+        con = duckdb.connect()
+        lake.configure_duckdb(con)
     manifest = read_manifest(lake)
     result = CrawlResult()
     for name in set(overrides or {}) - {t.name for t in tables}:

@@ -20,6 +20,7 @@ class DuckDBEngine:
                  con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.lake = lake
         self.con = con or duckdb.connect()
+        lake.configure_duckdb(self.con)
         self.con.execute("CREATE SCHEMA IF NOT EXISTS src")
         root = lake.uri("").rstrip("/") + "/"
         for table in catalog.tables():

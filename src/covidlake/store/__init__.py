@@ -3,7 +3,7 @@
 A store is addressed by URL; backends register by scheme. Keys are '/'-separated and
 relative to the store's root:
 
->>> store = open_store("./lake")          # a local folder (file://)
+>>> store = open_store("./lake")          # a local folder (file://); or s3://bucket/prefix
 >>> store.put("raw/x.csv", b"a,b\\n")      # doctest: +SKIP
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from covidlake.errors import ConfigError
@@ -53,6 +53,10 @@ class ObjectStore(Protocol):
         """The URL of `key`, as an engine reading the store should see it."""
         ...
 
+    def configure_duckdb(self, con: Any) -> None:
+        """Make `uri()` readable and writable from a DuckDB connection."""
+        ...
+
 
 _BACKENDS: dict[str, Callable[[str], ObjectStore]] = {}
 
@@ -78,4 +82,11 @@ def _local(url: str) -> ObjectStore:
     return LocalStore(url)
 
 
+def _s3(url: str) -> ObjectStore:
+    from covidlake.store.s3 import S3Store
+
+    return S3Store(url)
+
+
 register("file", _local)
+register("s3", _s3)

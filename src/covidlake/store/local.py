@@ -88,3 +88,6 @@ class LocalStore:
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+    def configure_duckdb(self, con: object) -> None:
+        """Local files need nothing."""

@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 import pyarrow as pa
 
 from covidlake.errors import ConfigError
+from covidlake.export import TableExport
+from covidlake.transform.model import StarTable
 
 
 @dataclass(frozen=True)
@@ -22,16 +24,21 @@ class Capabilities:
     types: dict[str, str] = field(default_factory=dict)  # DuckDB type -> warehouse type
     varchar_limit: int = 65535  # VARCHAR(n) above this becomes the unbounded text type
     enforces_foreign_keys: bool = True
-    transactional_ddl: bool = True
+    loads_from: str = "local"  # local: the star files on this machine; s3: the lake's URIs
+    table_options: dict[str, str] = field(default_factory=dict)  # table (or "*") -> DDL tail
 
 
 @dataclass
 class LoadTable:
     name: str  # unqualified
-    ddl: str  # CREATE TABLE ...
-    source_uri: str  # where the Parquet file is, as the backend reads it
-    local_path: str | None  # a local copy, when the lake is a folder
-    rows: int
+    export: TableExport  # the exported schema, rows and files
+    model: StarTable  # grain and keys
+    local_path: str | None  # a local copy of the Parquet file (loads_from = local)
+    uris: dict[str, str]  # format (parquet, csv) -> the lake's URI of that file
+
+    @property
+    def rows(self) -> int:
+        return self.export.rows
 
 
 class Warehouse(Protocol):
@@ -52,11 +59,22 @@ class Warehouse(Protocol):
 
 
 def open_warehouse(url: str) -> Warehouse:
-    """`./covidlake.duckdb` or `duckdb:///path/to/file.duckdb`."""
+    """`./covidlake.duckdb` or `duckdb:///path/file.duckdb`; `postgresql://user@host:port/db`;
+    `redshift://user@host:5439/db?iam_role=arn:...`. Passwords come from PGPASSWORD or
+    ~/.pgpass (libpq's conventions); one typed into the URL works but is never printed."""
     scheme = urlparse(url).scheme if "://" in url else "duckdb"
     if scheme == "duckdb":
         from covidlake.warehouses.duckdb import DuckDBWarehouse
 
         path = url.split("://", 1)[1] if "://" in url else url
         return DuckDBWarehouse(path[1:] if path.startswith("//") else path)
-    raise ConfigError(f"no warehouse for {scheme}:// URLs", hint="supported: duckdb:// or a path")
+    if scheme in ("postgresql", "postgres"):
+        from covidlake.warehouses.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(url)
+    if scheme == "redshift":
+        from covidlake.warehouses.redshift import RedshiftWarehouse
+
+        return RedshiftWarehouse(url)
+    raise ConfigError(f"no warehouse for {scheme}:// URLs",
+                      hint="duckdb:// (or a path), postgresql:// or redshift://")

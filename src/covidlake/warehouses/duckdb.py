@@ -13,6 +13,7 @@ import pyarrow as pa
 from covidlake.errors import LoadError
 from covidlake.lakesql import lit
 from covidlake.warehouses import Capabilities, LoadTable
+from covidlake.warehouses.ddl import create_table
 
 CAPABILITIES = Capabilities(dialect="duckdb")
 HISTORY = "load_history"
@@ -53,9 +54,9 @@ class DuckDBWarehouse:
                 if t.name in existing:
                     con.execute(f"DROP TABLE {schema}.{t.name}")
             for t in tables:
-                con.execute(t.ddl)
+                con.execute(create_table(t.export, t.model, self.capabilities, schema))
                 con.execute(f"INSERT INTO {schema}.{t.name} "
-                            f"SELECT * FROM read_parquet({lit(t.local_path or t.source_uri)})")
+                            f"SELECT * FROM read_parquet({lit(str(t.local_path))})")
                 got = con.execute(f"SELECT count(*) FROM {schema}.{t.name}").fetchone()[0]
                 if got != t.rows:
                     raise LoadError(f"{schema}.{t.name}: loaded {got} rows, manifest says "

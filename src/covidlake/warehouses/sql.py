@@ -1,0 +1,155 @@
+"""What PostgreSQL and Redshift share: a DB-API connection, SQL rendered from DuckDB's dialect,
+and the staged, atomic load.
+
+A load runs in one transaction: create `<table>__new` for every star table, bulk load each
+(the backend's own way: COPY FROM STDIN, COPY FROM S3), check the row counts, drop the old
+tables, rename the new ones into place, index and record the load; then commit. Any failure
+rolls everything back: readers keep seeing the previous tables throughout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+
+from covidlake.errors import LoadError, QueryError
+from covidlake.settings import redact
+from covidlake.warehouses import Capabilities, LoadTable
+from covidlake.warehouses.ddl import create_table
+
+HISTORY = "load_history"
+
+
+class SqlWarehouse:
+    capabilities: Capabilities
+    connect_attempts = 3
+
+    def __init__(self, url: str, connect: Callable[[], Any] | None = None) -> None:
+        self.url = redact(url)
+        self._connect_fn = connect
+        self.con = self._connect_with_retries()
+
+    # -- backend hooks ----------------------------------------------------------------------
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _retryable(self, exc: Exception) -> bool:
+        """Network trouble is worth another try; wrong credentials are not."""
+        text = str(exc).lower()
+        return any(s in text for s in ("connection refused", "could not connect", "timeout",
+                                       "timed out", "server closed the connection"))
+
+    def _bulk_load(self, cur: Any, table: LoadTable, target: str) -> None:
+        raise NotImplementedError
+
+    def _failure_detail(self) -> str:
+        """More about a failed load, read after the rollback (Redshift's load errors)."""
+        return ""
+
+    def _after_swap(self, schema: str, tables: list[LoadTable], tag: str) -> list[str]:
+        return []
+
+    def _analyze(self, schema: str, tables: list[LoadTable]) -> list[str]:
+        return []
+
+    # -- connection -------------------------------------------------------------------------
+    def _connect_with_retries(self) -> Any:
+        delay = 0.5
+        for attempt in range(1, self.connect_attempts + 1):
+            try:
+                return self._connect_fn() if self._connect_fn else self._connect()
+            except Exception as exc:  # the driver's own error classes
+                if attempt == self.connect_attempts or not self._retryable(exc):
+                    raise LoadError(f"cannot connect to {self.url}: "
+                                    f"{redact(str(exc)).strip().splitlines()[0]}",
+                                    hint="check the host, port, database and user; the "
+                                         "password comes from PGPASSWORD or ~/.pgpass") from exc
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead connection
+            self.con.close()
+
+    # -- queries ----------------------------------------------------------------------------
+    def render(self, sql: str) -> str:
+        """SQL written in DuckDB's dialect, in this warehouse's."""
+        return sqlglot.transpile(sql, read="duckdb", write=self.capabilities.dialect)[0]
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        cur = self.con.cursor()
+        try:
+            cur.execute(self.render(sql), params or None)
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            self.con.rollback()  # read-only; end the implicit transaction
+        except Exception as exc:
+            self.con.rollback()
+            raise QueryError(f"query failed on {self.url}: {exc}") from exc
+        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+
+    def loaded_version(self, schema: str) -> str | None:
+        found = self.query("SELECT count(*) AS n FROM information_schema.tables "
+                           f"WHERE table_schema = '{schema}' AND table_name = '{HISTORY}'")
+        if not found.column("n")[0].as_py():
+            return None
+        last = self.query(f"SELECT star_version FROM {schema}.{HISTORY} "
+                          "ORDER BY loaded_at DESC LIMIT 1")
+        return last.column(0)[0].as_py() if last.num_rows else None
+
+    # -- the load ---------------------------------------------------------------------------
+    def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
+        tag = secrets.token_hex(3)
+        cur = self.con.cursor()
+        step = "starting"
+        try:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for t in reversed(tables):  # leftovers of a load that died before its rollback
+                cur.execute(f"DROP TABLE IF EXISTS {schema}.{t.name}__new")
+            for t in tables:
+                step = f"loading {t.name}"
+                cur.execute(create_table(t.export, t.model, self.capabilities, schema,
+                                         suffix="__new", tag=tag))
+                self._bulk_load(cur, t, f"{schema}.{t.name}__new")
+                cur.execute(f"SELECT count(*) FROM {schema}.{t.name}__new")
+                got = cur.fetchone()[0]
+                if got != t.rows:
+                    raise LoadError(f"{schema}.{t.name}: loaded {got:,} rows, the star has "
+                                    f"{t.rows:,}", hint="run transform again, then load")
+            step = "swapping the new tables in"
+            for t in reversed(tables):
+                cur.execute(f"DROP TABLE IF EXISTS {schema}.{t.name}")
+            for t in tables:
+                cur.execute(f"ALTER TABLE {schema}.{t.name}__new RENAME TO {t.name}")
+            for stmt in self._after_swap(schema, tables, tag):
+                cur.execute(stmt)
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR(64), "
+                        "star_version VARCHAR(64), loaded_at TIMESTAMP, tables VARCHAR(4096))")
+            cur.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (%s, %s, %s, %s)",
+                        (run_id, version, datetime.now(UTC).replace(tzinfo=None),
+                         json.dumps({t.name: t.rows for t in tables})))
+            step = "committing"
+            self.con.commit()
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # the connection itself may be gone
+                self.con.rollback()
+            try:
+                detail = self._failure_detail()
+            except Exception:  # noqa: BLE001 - no more detail to be had
+                detail = ""
+            raise LoadError(f"load into {self.url} failed while {step}, previous tables kept: "
+                            f"{redact(str(exc)).strip().splitlines()[0]}"
+                            + (f"; {detail}" if detail else ""),
+                            hint="fix the cause and run load again") from exc
+        for stmt in self._analyze(schema, tables):
+            cur.execute(stmt)
+        self.con.commit()
