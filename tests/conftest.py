@@ -49,6 +49,48 @@ def _run(workdir: Path, *extra: str) -> Done:
 
 
 @pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """SeaweedFS on 127.0.0.1 for the whole session (about 2 s to start)."""
+    from servers import start_seaweedfs
+
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """The AWS environment pointing at SeaweedFS, and a fresh bucket: (server, bucket)."""
+    import uuid
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    return s3_server, bucket
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """PostgreSQL 15 on 127.0.0.1 for the whole session (about 1 s to start)."""
+    from servers import start_postgres
+
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:  # noqa: ANN001
+    """A fresh, empty database."""
+    import uuid
+
+    return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Done:
     """The whole pipeline on the bundled sample (about 3 s)."""
     return _run(tmp_path_factory.mktemp("sample"))

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import Done, cli
 from covidlake.export import StarManifest
-from covidlake.warehouses.ddl import create_table as ddl
 from covidlake.store import open_store
 from covidlake.transform.model import BY_NAME
 from covidlake.warehouses import Capabilities
+from covidlake.warehouses.ddl import create_table as ddl
 
 
 @pytest.mark.parametrize(
