@@ -16,9 +16,11 @@ run: $(STAMP)
 	$(BIN)/covidlake run
 
 test: $(STAMP)
+	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
+	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -m "not integration and not slow"
 
 lint: $(STAMP)

@@ -145,3 +145,27 @@ def test_anonymous_source_like_the_public_bucket(s3, tmp_path: Path,  # noqa: AN
     assert copied.read_bytes() == (src / "static-datasets/csv/state-abv/states_abv.csv"
                                    ).read_bytes()
     shutil.rmtree(tmp_path / "lake")
+
+
+def test_5xx_answers_are_retried_with_backoff(s3) -> None:  # noqa: ANN001
+    """The server fails twice with 503, then answers: the store still gets the object."""
+    from botocore.awsrequest import AWSResponse
+
+    _, bucket = s3
+    store = open_store(f"s3://{bucket}")
+    store.put("x.csv", b"a\n1\n")
+    failures: list[str] = []
+
+    class Raw:  # a streaming body botocore can read
+        def stream(self, **_: object):  # noqa: ANN202
+            yield b"<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
+
+    def flaky(request, **_: object):  # noqa: ANN001, ANN202
+        if request.method == "GET" and len(failures) < 2:
+            failures.append(request.url)
+            return AWSResponse(request.url, 503, {}, Raw())
+        return None
+
+    store.client.meta.events.register("before-send.s3.GetObject", flaky)
+    assert store.get("x.csv") == b"a\n1\n"
+    assert len(failures) == 2
