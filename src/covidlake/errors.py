@@ -41,3 +41,7 @@ class QueryError(CovidlakeError):
 
 class LoadError(CovidlakeError):
     """Loading the warehouse failed; the previous tables are left intact."""
+
+
+class DeployError(CovidlakeError):
+    """Deploying, inspecting or deleting the AWS stack failed (credentials, stack, rollback)."""

@@ -83,7 +83,7 @@ def _schema(con: duckdb.DuckDBPyConnection, table: str) -> list[ColumnSchema]:
 
 
 def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
-    """Write star.* (and the quarantine) from `con` to the lake; returns the new manifest."""
+    """Write star.* and stage.rejected_rows from `con` to the lake; returns the new manifest."""
     old = StarManifest.read(lake)
     old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
     old_files |= old.quarantine if old else {}

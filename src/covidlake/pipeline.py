@@ -21,6 +21,7 @@ from covidlake.runs import Run
 from covidlake.settings import Settings
 from covidlake.store import ObjectStore, open_store
 from covidlake.transform import TransformResult, build
+from covidlake.transform.runner import DuckDBRunner
 from covidlake.warehouses import open_warehouse
 
 
@@ -50,7 +51,7 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
     engine = DuckDBEngine(lake, catalog)
     try:
         with run.stage("transform") as st:
-            result = build(engine.con, catalog)
+            result = build(DuckDBRunner(engine.con), catalog)
             st.rows_in = {str(r["source_table"]): int(r["rows_read"])  # type: ignore[call-overload]
                           for r in result.reconciliation}
             st.rows_out = dict(result.rows)

@@ -12,14 +12,13 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 
-import duckdb
-
 from covidlake import log
 from covidlake.catalog import Catalog, TableDef, require
 from covidlake.errors import CovidlakeError, SchemaError
 from covidlake.lakesql import ident, lit
 from covidlake.transform.model import NEEDS, STAR_TABLES, Need
 from covidlake.transform.quality import Check, reconcile, run_checks
+from covidlake.transform.runner import SqlRunner
 
 
 @dataclass
@@ -88,34 +87,28 @@ def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) ->
             f"_file, {bad} AS bad FROM src.{ident(table.name)}")
 
 
-def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS ref")
-    ref = resources.files("covidlake") / "transform" / "reference"
-    for name in ("country_aliases", "province_aliases"):
-        path = str(ref / f"{name}.csv")
-        con.execute(f"CREATE OR REPLACE TABLE ref.{name} AS SELECT * FROM read_csv({lit(path)}, "
-                    "header=true, all_varchar=true)")
-
-
-def build(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> TransformResult:
-    """Build star.* and stage.* tables on `con`, which already has the lake's src.* views."""
+def build(runner: SqlRunner, catalog: Catalog) -> TransformResult:
+    """Build stage.*, star.* and the checks with `runner`, which already reads the lake's
+    tables as src.<table> (with `_file` and `_bad_columns`)."""
     started = time.perf_counter()
     result = TransformResult()
-    for schema in ("stage", "star"):
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for name, needs in NEEDS.items():
-        con.execute(stage_view(require(catalog, name), needs, result.warnings))
-    _load_reference(con)
+        runner.execute(stage_view(require(catalog, name), needs, result.warnings))
+    ref = resources.files("covidlake") / "transform" / "reference"
+    for name in ("country_aliases", "province_aliases"):
+        runner.load_csv(f"ref.{name}", str(ref / f"{name}.csv"))
     sql_dir = resources.files("covidlake") / "transform" / "sql"
     for script in sorted(p.name for p in sql_dir.iterdir() if p.name.endswith(".sql")):
         try:
-            con.execute((sql_dir / script).read_text(encoding="utf-8"))
-        except duckdb.Error as exc:
+            runner.execute((sql_dir / script).read_text(encoding="utf-8"))
+        except CovidlakeError:
+            raise
+        except Exception as exc:  # the engine's own error classes
             raise CovidlakeError(f"transform step {script} failed: {exc}",
                                  hint="run with --debug for the traceback") from exc
-    result.reconciliation = reconcile(con, catalog)
-    result.checks = run_checks(con, result.reconciliation, result.warnings)
-    result.rows = {t.name: con.execute(f"SELECT count(*) FROM star.{t.name}").fetchone()[0]
+    result.reconciliation = reconcile(runner, catalog)
+    result.checks = run_checks(runner, result.reconciliation, result.warnings)
+    result.rows = {t.name: runner.rows(f"SELECT count(*) FROM star.{t.name}")[0][0]
                    for t in STAR_TABLES}
     for w in result.warnings:
         log.warn(w)

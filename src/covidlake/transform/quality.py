@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-
 from covidlake.catalog import Catalog
 from covidlake.lakesql import lit
 from covidlake.transform.model import CUMULATIVE, MEASURES, STAR_TABLES
+from covidlake.transform.runner import SqlRunner
 
 FACT_SOURCES = ("enigma_jhu", "us_county", "us_states", "states_daily", "us_daily")
 
@@ -31,11 +30,11 @@ class Check:
         return "pass" if self.failing_rows == 0 else self.severity
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.execute(sql).fetchone()[0] or 0)
+def _one(runner: SqlRunner, sql: str) -> int:
+    return int(runner.rows(sql)[0][0] or 0)
 
 
-def reconcile(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[dict[str, object]]:
+def reconcile(con: SqlRunner, catalog: Catalog) -> list[dict[str, object]]:
     """Per source table: rows read, used and rejected (with reasons), each counted on its own
     so that `read = used + rejected` is a real check that no row was lost on the way."""
     out: list[dict[str, object]] = []
@@ -46,36 +45,37 @@ def reconcile(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[dict[str
 
     for src in FACT_SOURCES:
         where = f"FROM stage.obs_final WHERE source = {lit(src)}"
-        reasons = con.execute(f"SELECT reason, count(*) {where} AND reason IS NOT NULL "
-                              "GROUP BY reason ORDER BY reason").fetchall()
+        reasons = con.rows(f"SELECT reason, count(*) {where} AND reason IS NOT NULL "
+                           "GROUP BY reason ORDER BY reason")
         add(src, _one(con, f"SELECT count(*) FROM stage.{src}"),
             _one(con, f"SELECT count(*) {where} AND reason IS NULL"), reasons)
     reference = {  # table -> (rejection reason per row, rows used)
-        "hospital_beds": ("SELECT CASE WHEN bad <> '' THEN 'unparseable value in ' || bad END "
-                          "FROM stage.hospital_beds", "SELECT count(*) FROM star.dim_hospital"),
+        "hospital_beds": (
+            "SELECT CASE WHEN bad <> '' THEN 'unparseable value in ' || bad END AS r "
+            "FROM stage.hospital_beds", "SELECT count(*) FROM star.dim_hospital"),
         "county_population": (
             "SELECT CASE WHEN NOT regexp_full_match(trim(geo_id2), '[0-9]{4,5}') THEN "
-            "'no county FIPS' WHEN respop72018 IS NULL THEN 'no 2018 population' END "
+            "'no county FIPS' WHEN respop72018 IS NULL THEN 'no 2018 population' END AS r "
             "FROM stage.county_population",
             "SELECT count(*) FROM stage.county_population WHERE "
             "regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND respop72018 IS NOT NULL"),
         "state_abv": (
-            "SELECT CASE WHEN a.abbr IS NULL THEN 'state name matches no FIPS' END "
+            "SELECT CASE WHEN a.abbr IS NULL THEN 'state name matches no FIPS' END AS r "
             "FROM stage.state_abv s LEFT JOIN stage.us_state_abbr a "
             "ON a.abbr = upper(trim(s.abbreviation))",
             "SELECT count(*) FROM stage.state_abv s JOIN stage.us_state_abbr a "
             "ON a.abbr = upper(trim(s.abbreviation))"),
         "countrycode": (
             "SELECT CASE WHEN r.country_region IS NULL THEN "
-            "'reference row unused: no country of that name in the facts' END "
+            "'reference row unused: no country of that name in the facts' END AS r "
             "FROM stage.countrycode c LEFT JOIN (SELECT DISTINCT country_region FROM "
             "star.dim_region) r ON r.country_region = trim(c.country)",
             "SELECT count(*) FROM stage.countrycode c WHERE trim(c.country) IN "
             "(SELECT country_region FROM star.dim_region)"),
     }
     for table, (reason_sql, used_sql) in reference.items():
-        rows = con.execute(f"SELECT r, count(*) FROM ({reason_sql}) t(r) WHERE r IS NOT NULL "
-                           "GROUP BY r ORDER BY r").fetchall()
+        rows = con.rows(f"SELECT r, count(*) FROM ({reason_sql}) t WHERE r IS NOT NULL "
+                        "GROUP BY r ORDER BY r")
         add(table, _one(con, f"SELECT count(*) FROM stage.{table}"), _one(con, used_sql), rows)
     for table in catalog.tables():
         if table.name not in {o["source_table"] for o in out}:
@@ -84,7 +84,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[dict[str
     return out
 
 
-def run_checks(con: duckdb.DuckDBPyConnection, reconciliation: list[dict[str, object]],
+def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
                warnings: list[str]) -> list[Check]:
     checks: list[Check] = []
 
@@ -96,8 +96,8 @@ def run_checks(con: duckdb.DuckDBPyConnection, reconciliation: list[dict[str, ob
             continue
         key = ", ".join(t.primary_key)
         check("primary_key_unique", t.name, "fail",
-              f"SELECT count(*) - count(DISTINCT ({key})) FROM star.{t.name}",
-              f"({key}) is unique")
+              f"SELECT (SELECT count(*) FROM star.{t.name}) - (SELECT count(*) FROM "
+              f"(SELECT DISTINCT {key} FROM star.{t.name}) d)", f"({key}) is unique")
         check("primary_key_not_null", t.name, "fail",
               f"SELECT count(*) FROM star.{t.name} WHERE "
               + " OR ".join(f"{k} IS NULL" for k in t.primary_key),
@@ -109,11 +109,12 @@ def run_checks(con: duckdb.DuckDBPyConnection, reconciliation: list[dict[str, ob
                   f"EXISTS (SELECT 1 FROM star.{fk.table} d WHERE d.{ref} = x.{col})",
                   f"every {col} is in {fk.table}")
     check("natural_key_unique", "dim_region", "fail",
-          "SELECT count(*) - count(DISTINCT (level, country_region, province_state, county, "
-          "fips)) FROM star.dim_region", "one row per real place")
+          "SELECT (SELECT count(*) FROM star.dim_region) - (SELECT count(*) FROM (SELECT "
+          "DISTINCT level, country_region, province_state, county, fips FROM star.dim_region) d)",
+          "one row per real place")
     check("no_fan_out", "fact_covid", "fail",
           "SELECT abs((SELECT count(*) FROM star.fact_covid) - (SELECT count(*) FROM "
-          "(SELECT DISTINCT obs_date, nk FROM stage.obs_final WHERE reason IS NULL)))",
+          "(SELECT DISTINCT obs_date, nk FROM stage.obs_final WHERE reason IS NULL) d))",
           "fact rows = distinct (day, place) among the source rows used")
     check("facts_without_measures", "fact_covid", "fail",
           "SELECT count(*) FROM star.fact_covid WHERE "
@@ -126,7 +127,7 @@ def run_checks(con: duckdb.DuckDBPyConnection, reconciliation: list[dict[str, ob
     for m in CUMULATIVE:
         check(f"decreasing_{m}", "fact_covid", "warn",
               f"SELECT count(*) FROM (SELECT {m} AS v, lag({m}) OVER (PARTITION BY region_key "
-              f"ORDER BY date_key) AS prev FROM star.fact_covid WHERE {m} IS NOT NULL) "
+              f"ORDER BY date_key) AS prev FROM star.fact_covid WHERE {m} IS NOT NULL) d "
               "WHERE v < prev",
               f"cumulative {m} lower than the place's previous report (kept as reported)")
     check("hospital_without_region", "dim_hospital", "warn",
@@ -152,10 +153,9 @@ def run_checks(con: duckdb.DuckDBPyConnection, reconciliation: list[dict[str, ob
     for i, w in enumerate(warnings):
         checks.append(Check(f"source_warning_{i + 1}", "sources", "warn", 1, w))
 
-    con.execute("CREATE OR REPLACE TABLE star.dq_results (check_name VARCHAR, "
-                "table_name VARCHAR, status VARCHAR, severity VARCHAR, failing_rows BIGINT, "
-                "detail VARCHAR)")
-    con.executemany("INSERT INTO star.dq_results VALUES (?, ?, ?, ?, ?, ?)",
-                    [(c.check_name, c.table_name, c.status, c.severity, c.failing_rows,
-                      c.detail) for c in checks])
+    con.create_table("star.dq_results", [
+        ("check_name", "VARCHAR"), ("table_name", "VARCHAR"), ("status", "VARCHAR"),
+        ("severity", "VARCHAR"), ("failing_rows", "BIGINT"), ("detail", "VARCHAR")],
+        [(c.check_name, c.table_name, c.status, c.severity, c.failing_rows, c.detail)
+         for c in checks])
     return checks

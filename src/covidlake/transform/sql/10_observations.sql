@@ -6,7 +6,7 @@
 CREATE OR REPLACE TABLE stage.jhu_named AS
 WITH base AS (
     SELECT
-        row_number() OVER () AS src_row,
+        row_number() OVER (ORDER BY _file) AS src_row,
         _file,
         bad,
         CAST(try_strptime(regexp_extract(_file, '([0-9]{2}-[0-9]{2}-[0-9]{4})\.csv$', 1),
@@ -32,39 +32,65 @@ FROM countries c
 LEFT JOIN ref.province_aliases pa
        ON pa.country_region = c.country AND pa.raw_province_state = c.province0;
 
+-- One shape for every source (explicit columns, so that every engine reads it alike);
+-- src_row numbers rows within a source, for the quarantine only: no result depends on it.
 CREATE OR REPLACE TABLE stage.obs AS
 SELECT 'enigma_jhu' AS source, src_row, _file AS file, bad, obs_date, country,
-       CASE WHEN county IS NOT NULL THEN 'county'
-            WHEN province IS NOT NULL THEN 'state' ELSE 'country' END AS level,
-       province, county, raw_fips AS fips, CAST(NULL AS VARCHAR) AS state_abbr,
-       last_update, latitude, longitude,
-       confirmed, deaths, recovered, active,
+       CASE WHEN county IS NOT NULL THEN 'county' WHEN province IS NOT NULL THEN 'state' ELSE 'country' END AS level,
+       province, county, raw_fips AS fips, CAST(NULL AS VARCHAR) AS state_abbr, last_update,
+       latitude, longitude, confirmed, deaths, recovered, active,
        CAST(NULL AS BIGINT) AS nyt_cases, CAST(NULL AS BIGINT) AS nyt_deaths,
        CAST(NULL AS BIGINT) AS positive, CAST(NULL AS BIGINT) AS negative,
        CAST(NULL AS BIGINT) AS hospitalized_currently, CAST(NULL AS BIGINT) AS hospitalized,
        CAST(NULL AS BIGINT) AS hospitalized_discharged
 FROM stage.jhu_named
-UNION ALL BY NAME
-SELECT 'us_county' AS source, row_number() OVER () AS src_row, _file AS file, bad,
-       date AS obs_date, 'US' AS country, 'county' AS level,
+UNION ALL
+SELECT 'us_county' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file,
+       bad, date AS obs_date, 'US' AS country, 'county' AS level,
        NULLIF(trim(state), '') AS province, NULLIF(trim(county), '') AS county,
-       NULLIF(trim(fips), '') AS fips,
-       cases AS nyt_cases, deaths AS nyt_deaths
+       NULLIF(trim(fips), '') AS fips, CAST(NULL AS VARCHAR) AS state_abbr,
+       CAST(NULL AS TIMESTAMP) AS last_update, CAST(NULL AS DOUBLE) AS latitude,
+       CAST(NULL AS DOUBLE) AS longitude, CAST(NULL AS BIGINT) AS confirmed,
+       CAST(NULL AS BIGINT) AS deaths, CAST(NULL AS BIGINT) AS recovered,
+       CAST(NULL AS BIGINT) AS active, cases AS nyt_cases, deaths AS nyt_deaths,
+       CAST(NULL AS BIGINT) AS positive, CAST(NULL AS BIGINT) AS negative,
+       CAST(NULL AS BIGINT) AS hospitalized_currently, CAST(NULL AS BIGINT) AS hospitalized,
+       CAST(NULL AS BIGINT) AS hospitalized_discharged
 FROM stage.us_county
-UNION ALL BY NAME
-SELECT 'us_states' AS source, row_number() OVER () AS src_row, _file AS file, bad,
-       date AS obs_date, 'US' AS country, 'state' AS level,
-       NULLIF(trim(state), '') AS province, NULLIF(trim(fips), '') AS fips,
-       cases AS nyt_cases, deaths AS nyt_deaths
+UNION ALL
+SELECT 'us_states' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file,
+       bad, date AS obs_date, 'US' AS country, 'state' AS level,
+       NULLIF(trim(state), '') AS province, CAST(NULL AS VARCHAR) AS county,
+       NULLIF(trim(fips), '') AS fips, CAST(NULL AS VARCHAR) AS state_abbr,
+       CAST(NULL AS TIMESTAMP) AS last_update, CAST(NULL AS DOUBLE) AS latitude,
+       CAST(NULL AS DOUBLE) AS longitude, CAST(NULL AS BIGINT) AS confirmed,
+       CAST(NULL AS BIGINT) AS deaths, CAST(NULL AS BIGINT) AS recovered,
+       CAST(NULL AS BIGINT) AS active, cases AS nyt_cases, deaths AS nyt_deaths,
+       CAST(NULL AS BIGINT) AS positive, CAST(NULL AS BIGINT) AS negative,
+       CAST(NULL AS BIGINT) AS hospitalized_currently, CAST(NULL AS BIGINT) AS hospitalized,
+       CAST(NULL AS BIGINT) AS hospitalized_discharged
 FROM stage.us_states
-UNION ALL BY NAME
-SELECT 'states_daily' AS source, row_number() OVER () AS src_row, _file AS file, bad,
-       date AS obs_date, 'US' AS country, 'state' AS level,
+UNION ALL
+SELECT 'states_daily' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file,
+       bad, date AS obs_date, 'US' AS country, 'state' AS level,
+       CAST(NULL AS VARCHAR) AS province, CAST(NULL AS VARCHAR) AS county,
        NULLIF(trim(fips), '') AS fips, upper(NULLIF(trim(state), '')) AS state_abbr,
-       positive, negative, hospitalized_currently, hospitalized, hospitalized_discharged
+       CAST(NULL AS TIMESTAMP) AS last_update, CAST(NULL AS DOUBLE) AS latitude,
+       CAST(NULL AS DOUBLE) AS longitude, CAST(NULL AS BIGINT) AS confirmed,
+       CAST(NULL AS BIGINT) AS deaths, CAST(NULL AS BIGINT) AS recovered,
+       CAST(NULL AS BIGINT) AS active, CAST(NULL AS BIGINT) AS nyt_cases,
+       CAST(NULL AS BIGINT) AS nyt_deaths, positive, negative, hospitalized_currently,
+       hospitalized, hospitalized_discharged
 FROM stage.states_daily
-UNION ALL BY NAME
-SELECT 'us_daily' AS source, row_number() OVER () AS src_row, _file AS file, bad,
+UNION ALL
+SELECT 'us_daily' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file, bad,
        date AS obs_date, 'US' AS country, 'country' AS level,
-       positive, negative, hospitalized_currently, hospitalized, hospitalized_discharged
+       CAST(NULL AS VARCHAR) AS province, CAST(NULL AS VARCHAR) AS county,
+       CAST(NULL AS VARCHAR) AS fips, CAST(NULL AS VARCHAR) AS state_abbr,
+       CAST(NULL AS TIMESTAMP) AS last_update, CAST(NULL AS DOUBLE) AS latitude,
+       CAST(NULL AS DOUBLE) AS longitude, CAST(NULL AS BIGINT) AS confirmed,
+       CAST(NULL AS BIGINT) AS deaths, CAST(NULL AS BIGINT) AS recovered,
+       CAST(NULL AS BIGINT) AS active, CAST(NULL AS BIGINT) AS nyt_cases,
+       CAST(NULL AS BIGINT) AS nyt_deaths, positive, negative, hospitalized_currently,
+       hospitalized, hospitalized_discharged
 FROM stage.us_daily;

@@ -3,12 +3,20 @@
 -- the lookups are built only from sources that carry names and codes together (NYT, the Census
 -- file, the hospital file, CTP), never from guesses.
 
--- A state FIPS as sources write it: '6', '06', and JHU's '60000' or '00072' for territories.
-CREATE OR REPLACE TEMP MACRO state_fips_of(f) AS CASE
-    WHEN regexp_full_match(f, '[0-9]{1,2}') THEN lpad(f, 2, '0')
-    WHEN regexp_full_match(f, '[0-9]{2}000') THEN left(f, 2)
-    WHEN regexp_full_match(f, '000[0-9]{2}') THEN right(f, 2)
-END;
+-- FIPS as sources write them, normalised once: a state's 2 digits ('6', '06', and JHU's
+-- '60000' or '00072' for territories); a county's 5 digits. County FIPS 80000 and up are JHU's
+-- pseudo-codes ('Out of AL', 'Unassigned'), not places: those are keyed by name like NYT's
+-- 'Unknown'.
+CREATE OR REPLACE TABLE stage.obs_codes AS
+SELECT *,
+       CASE WHEN level <> 'state' THEN NULL
+            WHEN regexp_full_match(fips, '[0-9]{1,2}') THEN lpad(fips, 2, '0')
+            WHEN regexp_full_match(fips, '[0-9]{2}000') THEN left(fips, 2)
+            WHEN regexp_full_match(fips, '000[0-9]{2}') THEN right(fips, 2)
+       END AS given_state_fips,
+       CASE WHEN level = 'county' AND regexp_full_match(fips, '[0-9]{4,5}')
+                 AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips
+FROM stage.obs;
 
 -- US states: name <-> 2-digit FIPS <-> abbreviation.
 CREATE OR REPLACE TABLE stage.us_state_pairs AS
@@ -21,9 +29,9 @@ UNION ALL
 SELECT DISTINCT trim(split_part(geo_display_label, ',', -1)), left(lpad(trim(geo_id2), 5, '0'), 2), 3
 FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND geo_display_label LIKE '%,%'
 UNION ALL
-SELECT DISTINCT province, state_fips_of(fips), 4
-FROM stage.obs WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
-                 AND province IS NOT NULL AND state_fips_of(fips) IS NOT NULL;
+SELECT DISTINCT province, given_state_fips, 4
+FROM stage.obs_codes WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
+                       AND province IS NOT NULL AND given_state_fips IS NOT NULL;
 
 CREATE OR REPLACE TABLE stage.us_state_by_name AS
 SELECT lower(strip_accents(name)) AS name_key, min(fips) AS fips
@@ -41,7 +49,10 @@ SELECT abbr, min(fips) AS fips FROM (
 CREATE OR REPLACE TABLE stage.us_state_names AS  -- fips -> canonical name and abbreviation
 SELECT f.fips, p.name, a.abbr
 FROM (SELECT fips FROM stage.us_state_pairs UNION SELECT fips FROM stage.us_state_abbr) f
-LEFT JOIN (SELECT fips, arg_min(name, priority) AS name FROM stage.us_state_pairs GROUP BY fips) p
+LEFT JOIN (SELECT fips, name FROM (
+               SELECT fips, name, row_number() OVER (PARTITION BY fips ORDER BY priority, name)
+                   AS rn
+               FROM stage.us_state_pairs) WHERE rn = 1) p
        ON p.fips = f.fips
 LEFT JOIN (SELECT fips, min(abbr) AS abbr FROM stage.us_state_abbr GROUP BY fips) a
        ON a.fips = f.fips;
@@ -67,18 +78,14 @@ CREATE OR REPLACE TABLE stage.us_county_by_name AS
 SELECT left(fips, 2) AS state_fips, lower(strip_accents(name)) AS name_key, min(fips) AS fips
 FROM stage.us_county_pairs GROUP BY ALL HAVING count(DISTINCT fips) = 1;
 
--- Resolve. County FIPS 80000 and up are JHU's pseudo-codes ('Out of AL', 'Unassigned'), not
--- places with a FIPS: those are keyed by name like NYT's 'Unknown'.
+-- Resolve every observation to its place.
 CREATE OR REPLACE TABLE stage.obs_placed AS
 WITH o AS (
     SELECT *,
            CASE WHEN lower(county) IN ('unknown', 'unassigned') THEN 'Unassigned'
                 ELSE county END AS county_name,
-           CASE WHEN level = 'county' AND regexp_full_match(fips, '[0-9]{4,5}')
-                     AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips,
-           CASE WHEN level = 'state' THEN state_fips_of(fips) END AS given_state_fips,
            CASE WHEN country = 'US' THEN lower(strip_accents(province)) END AS province_key
-    FROM stage.obs
+    FROM stage.obs_codes
 ), s AS (
     SELECT o.*,
            CASE WHEN o.country <> 'US' THEN NULL
@@ -139,7 +146,10 @@ FROM (
     SELECT *, row_number() OVER (
         PARTITION BY source, obs_date, nk, reject_reason IS NULL
         ORDER BY last_update DESC NULLS LAST, confirmed DESC NULLS LAST, deaths DESC NULLS LAST,
-                 recovered DESC NULLS LAST, nyt_cases DESC NULLS LAST, positive DESC NULLS LAST,
-                 file, src_row) AS rn
+                 recovered DESC NULLS LAST, active DESC NULLS LAST, nyt_cases DESC NULLS LAST,
+                 nyt_deaths DESC NULLS LAST, positive DESC NULLS LAST, negative DESC NULLS LAST,
+                 hospitalized_currently DESC NULLS LAST, hospitalized DESC NULLS LAST,
+                 latitude DESC NULLS LAST, longitude DESC NULLS LAST, file,
+                 province NULLS FIRST, county NULLS FIRST, fips NULLS FIRST, src_row) AS rn
     FROM stage.obs_checked
 );

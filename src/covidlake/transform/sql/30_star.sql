@@ -3,53 +3,68 @@
 -- Every place any source names, plus the parents of each (county -> state -> country) and
 -- every Census county, so that dim_region is complete even where a place has no facts.
 CREATE OR REPLACE TABLE stage.region_candidates AS
-WITH used AS (SELECT * FROM stage.obs_final WHERE reason IS NULL)
-SELECT nk, country, level, province, county_name AS county, state_fips, county_fips,
-       CASE WHEN source IN ('us_county', 'us_states') THEN 1 ELSE 5 END AS priority,
-       obs_date,
-       CASE WHEN source = 'enigma_jhu' AND NOT (latitude = 0 AND longitude = 0)
-            THEN latitude END AS latitude,
-       CASE WHEN source = 'enigma_jhu' AND NOT (latitude = 0 AND longitude = 0)
-            THEN longitude END AS longitude
-FROM used
-UNION ALL BY NAME
-SELECT 'US|county|' || fips AS nk, 'US' AS country, 'county' AS level, name AS county,
-       left(fips, 2) AS state_fips, fips AS county_fips, priority + 1 AS priority
-FROM stage.us_county_pairs WHERE priority IN (2, 4)
-UNION ALL BY NAME
-SELECT 'US|state|' || fips AS nk, 'US' AS country, 'state' AS level, name AS province,
-       fips AS state_fips, 1 AS priority
-FROM stage.us_state_names
-UNION ALL BY NAME
-SELECT DISTINCT 'US|country' AS nk, 'US' AS country, 'country' AS level, 9 AS priority
-FROM stage.us_state_names;
-
-INSERT INTO stage.region_candidates BY NAME
-SELECT DISTINCT
-       CASE WHEN country = 'US' AND state_fips IS NOT NULL THEN 'US|state|' || state_fips
-            ELSE country || '|state|' || lower(province) || '|' END AS nk,
-       country, 'state' AS level, province, state_fips, 9 AS priority
-FROM stage.region_candidates WHERE level = 'county' AND province IS NOT NULL
+WITH used AS (SELECT * FROM stage.obs_final WHERE reason IS NULL),
+direct AS (
+    SELECT nk, country, level, province, county_name AS county, state_fips, county_fips,
+           CASE WHEN source IN ('us_county', 'us_states') THEN 1 ELSE 5 END AS priority,
+           obs_date,
+           CASE WHEN source = 'enigma_jhu' AND NOT (latitude = 0 AND longitude = 0)
+                THEN latitude END AS latitude,
+           CASE WHEN source = 'enigma_jhu' AND NOT (latitude = 0 AND longitude = 0)
+                THEN longitude END AS longitude
+    FROM used
+    UNION ALL
+    SELECT 'US|county|' || fips, 'US', 'county', CAST(NULL AS VARCHAR), name, left(fips, 2),
+           fips, priority + 1, CAST(NULL AS DATE), CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE)
+    FROM stage.us_county_pairs WHERE priority IN (2, 4)
+    UNION ALL
+    SELECT 'US|state|' || fips, 'US', 'state', name, CAST(NULL AS VARCHAR), fips,
+           CAST(NULL AS VARCHAR), 1, CAST(NULL AS DATE), CAST(NULL AS DOUBLE),
+           CAST(NULL AS DOUBLE)
+    FROM stage.us_state_names
+    UNION ALL
+    SELECT DISTINCT 'US|country', 'US', 'country', CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
+           CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), 9, CAST(NULL AS DATE),
+           CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE)
+    FROM stage.us_state_names
+), parents AS (  -- the state of every county, the country of every state or county
+    SELECT DISTINCT
+           CASE WHEN country = 'US' AND state_fips IS NOT NULL THEN 'US|state|' || state_fips
+                ELSE country || '|state|' || lower(province) || '|' END AS nk,
+           country, 'state' AS level, province, CAST(NULL AS VARCHAR) AS county, state_fips,
+           CAST(NULL AS VARCHAR) AS county_fips
+    FROM direct WHERE level = 'county' AND province IS NOT NULL
+    UNION
+    SELECT DISTINCT CASE WHEN country = 'US' THEN 'US|country' ELSE country || '|country||' END,
+           country, 'country', CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
+           CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR)
+    FROM direct WHERE level <> 'country'
+)
+SELECT * FROM direct
 UNION ALL
-SELECT DISTINCT CASE WHEN country = 'US' THEN 'US|country' ELSE country || '|country||' END,
-       country, 'country', NULL, NULL, 9
-FROM stage.region_candidates WHERE level <> 'country';
+SELECT nk, country, level, province, county, state_fips, county_fips, 9, CAST(NULL AS DATE),
+       CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE)
+FROM parents;
 
 CREATE OR REPLACE TABLE stage.regions AS
 WITH ranked AS (
     SELECT *, row_number() OVER (PARTITION BY nk ORDER BY priority, obs_date DESC NULLS LAST,
-                                                      province, county) AS rn
+                                 province NULLS FIRST, county NULLS FIRST,
+                                 state_fips NULLS FIRST, county_fips NULLS FIRST) AS rn
     FROM stage.region_candidates
-), coords AS (
-    SELECT nk, arg_max(latitude, obs_date) AS latitude, arg_max(longitude, obs_date) AS longitude
-    FROM stage.region_candidates WHERE latitude IS NOT NULL AND longitude IS NOT NULL
-    GROUP BY nk
+), coords AS (  -- the newest coordinates a source gave for the place
+    SELECT nk, latitude, longitude FROM (
+        SELECT nk, latitude, longitude, row_number() OVER (
+            PARTITION BY nk ORDER BY obs_date DESC NULLS LAST, latitude DESC, longitude DESC
+        ) AS rn
+        FROM stage.region_candidates WHERE latitude IS NOT NULL AND longitude IS NOT NULL)
+    WHERE rn = 1
 ), county_pop AS (
     SELECT lpad(trim(geo_id2), 5, '0') AS fips, respop72018 AS population
     FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}')
 ), country_coords AS (
-    SELECT trim(country) AS name, any_value(latitude_average) AS latitude,
-           any_value(longitude_average) AS longitude
+    SELECT trim(country) AS name, min(latitude_average) AS latitude,
+           min(longitude_average) AS longitude
     FROM stage.countrycode GROUP BY trim(country)
 )
 SELECT r.nk, r.level, r.country AS country_region,
@@ -101,22 +116,28 @@ WHERE o.reason IS NULL
 GROUP BY ALL
 ORDER BY date_key, region_key;
 
+-- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
+-- every engine computes alike; names from the date format, not locale-dependent functions.
+CREATE OR REPLACE TABLE stage.calendar AS
+SELECT CAST(d AS DATE) AS d
+FROM (SELECT unnest(generate_series(
+          (SELECT min(obs_date) FROM stage.obs_final WHERE reason IS NULL),
+          (SELECT max(obs_date) FROM stage.obs_final WHERE reason IS NULL),
+          INTERVAL 1 DAY)) AS d);
+
 CREATE OR REPLACE TABLE star.dim_date AS
 SELECT CAST(strftime(d, '%Y%m%d') AS INTEGER) AS date_key,
-       CAST(d AS DATE) AS date,
+       d AS date,
        CAST(year(d) AS INTEGER) AS year,
        CAST(quarter(d) AS INTEGER) AS quarter,
        CAST(month(d) AS INTEGER) AS month,
-       monthname(d) AS month_name,
+       strftime(d, '%B') AS month_name,
        CAST(day(d) AS INTEGER) AS day_of_month,
-       CAST(isodow(d) AS INTEGER) AS day_of_week,
-       dayname(d) AS day_name,
+       CAST(((date_diff('day', DATE '2000-01-03', d) % 7) + 7) % 7 + 1 AS INTEGER) AS day_of_week,
+       strftime(d, '%A') AS day_name,
        CAST(weekofyear(d) AS INTEGER) AS iso_week,
-       isodow(d) >= 6 AS is_weekend
-FROM (SELECT unnest(generate_series(
-          (SELECT min(strptime(CAST(date_key AS VARCHAR), '%Y%m%d')) FROM star.fact_covid),
-          (SELECT max(strptime(CAST(date_key AS VARCHAR), '%Y%m%d')) FROM star.fact_covid),
-          INTERVAL 1 DAY)) AS d)
+       ((date_diff('day', DATE '2000-01-03', d) % 7) + 7) % 7 >= 5 AS is_weekend
+FROM stage.calendar
 ORDER BY date_key;
 
 CREATE OR REPLACE TABLE star.dim_hospital AS
