@@ -168,6 +168,65 @@ def report(lake: Lake = None, warehouse: WarehouseOpt = None, debug: Debug = Non
         wh.close()
 
 
+aws_app = typer.Typer(no_args_is_help=True,
+                      help="The tutorial's AWS architecture as a CloudFormation stack.")
+app.add_typer(aws_app, name="aws")
+StackName = Annotated[str, typer.Option(
+    "--stack-name", help="The CloudFormation stack; it also prefixes resource names.")]
+Region = Annotated[str | None, typer.Option(
+    "--region", help="AWS region (default: AWS_DEFAULT_REGION or the profile's).")]
+BucketName = Annotated[str | None, typer.Option(
+    "--bucket-name", help="The lake bucket (default: <stack>-lake-<account>-<region>).")]
+
+
+def _aws_flags(quiet: bool | None = None, debug: bool | None = None) -> None:
+    log.set_quiet(bool(quiet))
+    _state["debug"] = bool(debug)
+
+
+@aws_app.command("template")
+def aws_template(stack_name: StackName = "covidlake", bucket_name: BucketName = None,
+                 output: Annotated[str | None, typer.Option(
+                     "--output", "-o", help="Write the JSON here instead of stdout.")] = None,
+                 debug: Debug = None) -> None:
+    """Print the CloudFormation template (JSON) of the whole AWS deployment."""
+    from covidlake.aws import emit_template
+
+    _aws_flags(debug=debug)
+    emit_template(stack_name, bucket_name, output)
+
+
+@aws_app.command("deploy")
+def aws_deploy(stack_name: StackName = "covidlake", region: Region = None,
+               bucket_name: BucketName = None, quiet: Quiet = None,
+               debug: Debug = None) -> None:
+    """Create or update the stack and wait for it, printing its events."""
+    from covidlake.aws import deploy
+
+    _aws_flags(quiet, debug)
+    deploy(stack_name, region, bucket_name)
+
+
+@aws_app.command("status")
+def aws_status(stack_name: StackName = "covidlake", region: Region = None,
+               debug: Debug = None) -> None:
+    """Print the stack's status and outputs."""
+    from covidlake.aws import status
+
+    _aws_flags(debug=debug)
+    status(stack_name, region, stdout)
+
+
+@aws_app.command("destroy")
+def aws_destroy(stack_name: StackName = "covidlake", region: Region = None,
+                quiet: Quiet = None, debug: Debug = None) -> None:
+    """Delete the stack and wait; the lake bucket and its data are kept."""
+    from covidlake.aws import destroy
+
+    _aws_flags(quiet, debug)
+    destroy(stack_name, region)
+
+
 def main() -> None:
     try:
         app()  # usage errors exit 2 and --help exits 0 inside; it ends with SystemExit

@@ -88,11 +88,6 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
     old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
     old_files |= old.quarantine if old else {}
     exports, written, quarantine = [], 0, {}
-    con.execute("CREATE OR REPLACE TABLE stage.rejected_rows AS SELECT source AS source_table, "
-                "file, src_row, reason, obs_date, country, level, province, county, fips "
-                "FROM stage.obs_final WHERE reason IS NOT NULL UNION ALL SELECT "
-                "'hospital_beds', _file, NULL, 'unparseable value in ' || bad, NULL, 'US', "
-                "'county', state_name, county_name, fips FROM stage.hospital_beds WHERE bad <> ''")
     targets = [(t.name, f"star.{t.name}", f"star/{t.name}/{t.name}",
                 ", ".join(t.primary_key)) for t in STAR_TABLES]
     targets.append(("rejected_rows", "stage.rejected_rows", QUARANTINE,

@@ -66,8 +66,10 @@ def typed(expr: str, column: ColumnDef) -> str:
             return f"NULLIF({expr}, '')"
 
 
-def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: str) -> str:
-    """One file group's rows with catalog names and types, `_file` and `_bad_columns`."""
+def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: str,
+                 source: str | None = None) -> str:
+    """One file group's rows with catalog names and types, `_file` and `_bad_columns`.
+    `source` replaces the reader with a relation of the same shape (c0..cN, filename)."""
     by_name = {c.name: c for c in table.columns}
     exprs, bad = [], []
     sources = [(f"c{i}", orig, name) for i, (orig, name) in enumerate(group.columns)]
@@ -88,7 +90,8 @@ def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: 
     bad_expr = f"concat_ws(',', {', '.join(bad)})" if bad else "''"
     names = [n for n, _ in group.columns]
     return (f"SELECT {', '.join(exprs)}, replace(filename, {lit(root)}, '') AS _file, "
-            f"{bad_expr} AS _bad_columns FROM {reader(paths, group.dialect, names)}")
+            f"{bad_expr} AS _bad_columns "
+            f"FROM {source or reader(paths, group.dialect, names)}")
 
 
 def table_select(table: TableDef, uri_of: Callable[[str], str], root: str, *,

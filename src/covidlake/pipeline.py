@@ -21,6 +21,7 @@ from covidlake.runs import Run
 from covidlake.settings import Settings
 from covidlake.store import ObjectStore, open_store
 from covidlake.transform import TransformResult, build
+from covidlake.transform.model import STAR_TABLES
 from covidlake.transform.runner import DuckDBRunner
 from covidlake.warehouses import open_warehouse
 
@@ -45,17 +46,45 @@ def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
     run.record.catalog_version = result.catalog_version
 
 
+def _engine(kind: str, lake: ObjectStore, catalog: Any) -> tuple[Any, Any, Any]:
+    """(engine, its SQL runner, a DuckDB connection holding the results for export)."""
+    if kind == "spark":
+        from covidlake.engines.spark import SparkEngine
+
+        spark = SparkEngine(lake, catalog)
+        return spark, spark.runner, None
+    if kind != "duckdb":
+        raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
+    engine = DuckDBEngine(lake, catalog)
+    return engine, DuckDBRunner(engine.con), engine.con
+
+
+def _collect(runner: Any) -> Any:
+    """The star tables and the quarantine of a non-DuckDB run, in DuckDB for export."""
+    import duckdb
+
+    con = duckdb.connect()
+    for name in [f"star.{t.name}" for t in STAR_TABLES] + ["stage.rejected_rows"]:
+        schema = name.split(".")[0]
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.register("incoming", runner.arrow(name))
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
+        con.unregister("incoming")
+    return con
+
+
 def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> TransformResult:
     catalog = open_catalog(settings.catalog, lake)
     run.record.catalog_version = catalog.version
-    engine = DuckDBEngine(lake, catalog)
+    engine, runner, con = _engine(settings.engine, lake, catalog)
     try:
         with run.stage("transform") as st:
-            result = build(DuckDBRunner(engine.con), catalog)
+            result = build(runner, catalog)
+            st.detail = {"engine": settings.engine}
             st.rows_in = {str(r["source_table"]): int(r["rows_read"])  # type: ignore[call-overload]
                           for r in result.reconciliation}
             st.rows_out = dict(result.rows)
-            st.detail = {"warnings": result.warnings}
+            st.detail["warnings"] = result.warnings
         run.record.reconciliation = result.reconciliation
         run.record.quality = {s: sum(c.status == s for c in result.checks)
                               for s in ("pass", "warn", "fail")}
@@ -65,7 +94,7 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
             raise CovidlakeError(f"data-quality checks failed: {names}",
                                  hint="nothing was exported; see the checks above")
         with run.stage("export") as st:
-            manifest = export(engine.con, lake)
+            manifest = export(con if con is not None else _collect(runner), lake)
             st.rows_out = {t.name: t.rows for t in manifest.tables}
         run.record.star_version = manifest.version
     finally:

@@ -7,6 +7,6 @@ inspects and deletes the stack with boto3, which it imports only when called.
 from __future__ import annotations
 
 from covidlake.aws.deploy import deploy, destroy, status
-from covidlake.aws.template import build_template, render
+from covidlake.aws.template import build_template, emit_template, render
 
-__all__ = ["build_template", "deploy", "destroy", "render", "status"]
+__all__ = ["build_template", "deploy", "destroy", "emit_template", "render", "status"]

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
+from covidlake import log
 from covidlake.errors import DeployError
 from covidlake.sources import RAW, SOURCES, SourceTable
 
@@ -405,9 +408,6 @@ def outputs() -> Json:
         "RedshiftWorkgroup": ("Redshift Serverless workgroup", ref("RedshiftWorkgroup")),
         "RedshiftEndpoint": ("Redshift endpoint, reachable inside the VPC only",
                              att("RedshiftWorkgroup", "Workgroup.Endpoint.Address")),
-        "RedshiftAdminSecretArn": ("Secrets Manager secret of the Redshift admin",
-                                   att("RedshiftNamespace",
-                                       "Namespace.AdminPasswordSecretArn")),
         "CrawlerRoleArn": ("Role of the Glue crawlers", att("CrawlerRole", "Arn")),
         "JobRoleArn": ("Role of the Glue job", att("JobRole", "Arn")),
         "RedshiftRoleArn": ("Role for Redshift COPY (iam_role=)", att("RedshiftRole", "Arn")),
@@ -436,3 +436,18 @@ def render(template: Json, *, compact: bool = False) -> str:
     if compact:
         return json.dumps(template, separators=(",", ":"))
     return json.dumps(template, indent=2) + "\n"
+
+
+def emit_template(stack_name: str = "covidlake", bucket_name: str | None = None,
+                  output: str | None = None) -> None:
+    """Write the template's JSON to `output`, or to stdout when there is none."""
+    text = render(build_template(stack_name, bucket_name))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DeployError(f"cannot write the template to {output}: {exc.strerror}",
+                          hint="choose a writable path for --output") from exc
+    log.info(f"template: {len(text)} bytes -> {output}")
