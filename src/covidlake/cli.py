@@ -25,6 +25,15 @@ Source = Annotated[str | None, typer.Option(
 Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URL (default ./lake).")]
 WarehouseOpt = Annotated[str | None, typer.Option(
     "--warehouse", help="Warehouse path or URL (default ./covidlake.duckdb).")]
+class TransformEngine(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+TransformEngineOpt = Annotated[TransformEngine | None, typer.Option(
+    "--engine", help="Where the transform runs: duckdb (default) or spark (PySpark, local[*]).")]
+
+
 class OnSchemaChange(StrEnum):
     warn = "warn"
     evolve = "evolve"
@@ -81,9 +90,11 @@ def crawl(lake: Lake = None, catalog: CatalogOpt = None, on_schema_change: OnCha
 
 
 @app.command()
-def transform(lake: Lake = None, quiet: Quiet = None, debug: Debug = None) -> None:
+def transform(lake: Lake = None, engine: TransformEngineOpt = None, quiet: Quiet = None,
+              debug: Debug = None) -> None:
     """Build the star schema with data-quality checks; export it to the lake."""
-    _pipeline("transform", ["transform"], lake=lake, quiet=quiet, debug=debug)
+    _pipeline("transform", ["transform"], lake=lake, engine=engine and engine.value,
+              quiet=quiet, debug=debug)
 
 
 @app.command()
@@ -96,14 +107,16 @@ def load(lake: Lake = None, warehouse: WarehouseOpt = None, quiet: Quiet = None,
 @app.command()
 def run(source: Source = None, lake: Lake = None, warehouse: WarehouseOpt = None,
         catalog: CatalogOpt = None, on_schema_change: OnChange = None,
-        overrides: Overrides = None, quiet: Quiet = None, debug: Debug = None) -> None:
+        overrides: Overrides = None, engine: TransformEngineOpt = None, quiet: Quiet = None,
+        debug: Debug = None) -> None:
     """Run every stage in order (ingest, crawl, transform, export, load), then summarise."""
     from covidlake.pipeline import execute
     from covidlake.summary import summary
 
     settings = _settings(source=source, lake=lake, warehouse=warehouse, quiet=quiet,
                          debug=debug, on_schema_change=on_schema_change,
-                         schema_overrides=overrides, catalog=catalog)
+                         schema_overrides=overrides, catalog=catalog,
+                         engine=engine and engine.value)
     result = execute("run", settings, ["ingest", "crawl", "transform", "load"])
     summary(result.record, stdout)
 
@@ -150,6 +163,22 @@ def query(sql: Annotated[str, typer.Argument(help="SQL over the lake's tables, b
                          catalog=catalog, athena_workgroup=athena_workgroup,
                          athena_output=athena_output, athena_bytes_limit=athena_bytes_limit)
     print_result(run_query(settings, sql), format.value, stdout)
+
+
+@app.command("glue-job")
+def glue_job(
+    bucket: Annotated[str, typer.Option("--bucket", help="The lake bucket (s3://BUCKET/).")],
+    role_arn: Annotated[str, typer.Option("--role-arn", help="The Glue job's IAM role.")],
+    output: Annotated[str, typer.Option("--output", help="Folder for the two files.")] = ".",
+    workers: Annotated[int, typer.Option("--workers", min=2)] = 2,
+) -> None:
+    """Write the AWS Glue (Spark) job script and job definition for the transform."""
+    from pathlib import Path
+
+    from covidlake.gluejob import write
+
+    for path in write(Path(output), bucket, role_arn, workers):
+        stdout.print(str(path))
 
 
 @app.command()

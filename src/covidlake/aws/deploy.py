@@ -235,7 +235,8 @@ def status(stack_name: str = "covidlake", region: str | None = None,
     width = max(len(key) for key, _ in rows)
     console = out or Console(highlight=False, soft_wrap=True)
     for key, value in rows:
-        console.print(f"{key:<{width}}  {value}", markup=False, highlight=False)
+        console.print(f"{key:<{width}}  {value}", markup=False, highlight=False,
+                      soft_wrap=True)
     return stack
 
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from covidlake import log
+from covidlake import __version__, log
 from covidlake.errors import DeployError
 from covidlake.sources import RAW, SOURCES, SourceTable
 
@@ -30,7 +30,8 @@ Json = dict[str, Any]
 
 STAR, CATALOG, RUNS, QUARANTINE = "star/", "_catalog/", "_runs/", "quarantine/"
 JOBS, ATHENA_RESULTS = "jobs/", "athena-results/"
-PREFIXES = (RAW, STAR, CATALOG, RUNS, QUARANTINE, JOBS, ATHENA_RESULTS)
+STAGING = "_staging/spark/"  # where the Spark engine stages raw objects on a cluster
+PREFIXES = (RAW, STAR, CATALOG, RUNS, QUARANTINE, STAGING, JOBS, ATHENA_RESULTS)
 JOB_SCRIPT = JOBS + "covidlake_transform.py"  # written by the Spark part of the project
 CRAWLER_TABLE_PREFIX = "raw_"  # keeps crawler tables apart from `--catalog glue://` ones
 REDSHIFT_PORT = 5439
@@ -178,6 +179,8 @@ def storage(name: str) -> Json:
                 "LifecycleConfiguration": {"Rules": [
                     {"Id": "expire-athena-results", "Status": "Enabled",
                      "Prefix": ATHENA_RESULTS, "ExpirationInDays": 30},
+                    {"Id": "expire-spark-staging", "Status": "Enabled",
+                     "Prefix": STAGING, "ExpirationInDays": 7},
                     {"Id": "expire-old-versions", "Status": "Enabled",
                      "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
                      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
@@ -224,13 +227,14 @@ def roles(name: str) -> Json:
                 "glue:UpdatePartition", "glue:BatchUpdatePartition"], catalog_arns),
             glue_logs("GlueLogs"),
         ]),
-        # Spark commits by copy and delete under the output prefix: read-write there.
+        # Spark commits by copy and delete under the output prefix: read-write there, and
+        # in the staging prefix where the Spark engine copies raw objects for the executors.
         "JobRole": role(name, "JobRole", "Glue job: raw/ and _catalog/ in, star/ out", [
             statement("ReadInputsAndScript", ["s3:GetObject"],
                       [objects(RAW), objects(CATALOG), objects(JOBS)]),
             statement("WriteOutputs", read_write,
-                      [objects(STAR), objects(QUARANTINE), objects(RUNS)]),
-            list_bucket("ListLakePrefixes", [RAW, CATALOG, STAR, QUARANTINE, RUNS]),
+                      [objects(STAR), objects(QUARANTINE), objects(RUNS), objects(STAGING)]),
+            list_bucket("ListLakePrefixes", [RAW, CATALOG, STAR, QUARANTINE, RUNS, STAGING]),
             location,
             glue_logs("GlueLogs"),
         ]),
@@ -312,6 +316,9 @@ def compute(name: str) -> Json:
                     "--lake": sub("s3://${LakeBucket}/"),
                     "--job-bookmark-option": "job-bookmark-disable",
                     "--job-language": "python",
+                    # the script runs covidlake's own transform (see covidlake.gluejob)
+                    "--additional-python-modules": f"covidlake[s3,spark]=={__version__}",
+                    "--enable-continuous-cloudwatch-log": "true",
                 },
             },
         },

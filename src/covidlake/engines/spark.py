@@ -106,6 +106,7 @@ def session(app: str = "covidlake") -> Any:
                              hint="pip install 'covidlake[spark]' (and Java 17)") from exc
     spark = (SparkSession.builder.master("local[*]").appName(app)
              .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.host", "127.0.0.1")
              .config("spark.driver.bindAddress", "127.0.0.1")
              .config("spark.sql.session.timeZone", "UTC")
@@ -157,18 +158,31 @@ class SparkRunner:
 
 
 class SparkEngine:
-    """Stages the lake's raw objects for Spark and exposes every table as src__<table>."""
+    """Stages the lake's raw objects for Spark and exposes every table as src__<table>.
+
+    On a local Spark the staged copies go to a temporary folder; on a cluster (the Glue job)
+    they go to the lake under `_staging/spark/`, where every executor can read them.
+    """
 
     def __init__(self, lake: ObjectStore, catalog: Catalog, spark: Any = None) -> None:
         self.spark = spark or session()
         self.runner = SparkRunner(self.spark)
-        self.staging = Path(tempfile.mkdtemp(prefix="covidlake-spark-"))
-        self.root = f"file://{self.staging}/"
+        self._tmp = None
+        staging, staging_prefix = lake, "_staging/spark/"
+        if self.spark.sparkContext.master.startswith("local"):
+            from covidlake.store import open_store
+
+            self._tmp = Path(tempfile.mkdtemp(prefix="covidlake-spark-"))
+            staging, staging_prefix = open_store(str(self._tmp)), ""
+        self.staging, self.prefix = staging, staging_prefix
+        root = staging.uri(staging_prefix + "x")[:-1]
+        self.root = root if "://" in root else f"file://{root}"
         for table in catalog.tables():
             self._register(lake, table)
 
     def close(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _stage(self, lake: ObjectStore, key: str, dialect: Dialect) -> str:
         data = lake.get(key)
@@ -179,10 +193,8 @@ class SparkEngine:
                 data = data[3:]
             for _ in range(dialect.header_lines):
                 data = data[data.find(b"\n") + 1:] if b"\n" in data else b""
-        path = self.staging / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return str(path)
+        self.staging.put(self.prefix + key, data)
+        return self.staging.uri(self.prefix + key)
 
     def _read(self, group: FileGroup, paths: list[str]) -> Any:
         from pyspark.sql import functions as F  # noqa: N812 - Spark's own convention
