@@ -48,6 +48,22 @@ def _run(workdir: Path, *extra: str) -> Done:
     return Done(workdir, lake, warehouse, proc.stdout, proc.stderr)
 
 
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
+    """moto's AWS APIs, with fake credentials and nothing from this machine's AWS config."""
+    from moto import mock_aws
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """SeaweedFS on 127.0.0.1 for the whole session (about 2 s to start)."""

@@ -4,14 +4,12 @@ Athena API and a scripted client for the failure paths."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 import requests
 import sqlglot
-from moto import mock_aws
 
 from conftest import Done
 from covidlake.catalog import open_catalog
@@ -48,23 +46,13 @@ def test_duckdb_only_syntax_is_refused_not_guessed() -> None:
         to_athena("PIVOT us_county ON state USING sum(cases)")
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
-
-
 def _column(name: str, type_: str) -> dict[str, Any]:
     return {"CatalogName": "hive", "SchemaName": "covid", "TableName": "us_county",
             "Name": name, "Label": name, "Type": type_, "Precision": 0, "Scale": 0,
             "Nullable": "UNKNOWN", "CaseSensitive": False}
 
 
-def test_call_path_against_moto(aws: None, sample_run: Done) -> None:
+def test_call_path_against_moto(moto_aws: None, sample_run: Done) -> None:
     rows = [["state", "cases"], ["Washington", "2498"], ["New York", None]]
     requests.post("http://motoapi.amazonaws.com/moto-api/static/athena/query-results", json={
         "results": [{"rows": [{"Data": [{"VarCharValue": v} if v else {} for v in r]}

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from covidlake.catalog import open_catalog
 from covidlake.crawl import crawl
@@ -19,13 +17,8 @@ from covidlake.store import ObjectStore, open_store
 
 
 @pytest.fixture
-def glue(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("glue")
+def glue(moto_aws: None) -> object:
+    return boto3.client("glue")
 
 
 @pytest.fixture
