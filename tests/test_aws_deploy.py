@@ -191,7 +191,7 @@ def test_each_role_is_trusted_by_exactly_one_service(role: str) -> None:
     ("JobRole", "s3:GetObject", "_catalog/catalog.json", True),
     ("JobRole", "s3:GetObject", JOB_SCRIPT, True),
     ("JobRole", "s3:PutObject", "star/fact_covid/fact_covid.parquet", True),
-    ("JobRole", "s3:PutObject", "quarantine/rejected_rows.csv", True),
+    ("JobRole", "s3:PutObject", "rejects/rejected_rows.csv", True),
     ("JobRole", "s3:PutObject", "_runs/20260101T000000.json", True),
     ("JobRole", "s3:PutObject", "_staging/spark/enigma_jhu/01-22-2020.csv", True),
     ("JobRole", "s3:PutObject", "raw/enigma-jhu/csv/x.csv", False),

@@ -97,7 +97,7 @@ def test_non_numeric_count_is_a_counted_rejection(tmp_path: Path, source: Path) 
     assert (nyt["rows_read"], nyt["rows_used"], nyt["rows_rejected"]) == (2734, 2733, 1)
     quarantined = duckdb.connect().execute(
         "SELECT source_table, reason, county, fips FROM read_parquet(?)",
-        [str(tmp_path / "lake/quarantine/rejected_rows.parquet")]).fetchall()
+        [str(tmp_path / "lake/rejects/rejected_rows.parquet")]).fetchall()
     assert ("us_county", "unparseable value in cases", "King", "53033") in quarantined
     wh = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
     assert wh.execute("SELECT count(*) FROM covid.fact_covid f JOIN covid.dim_region r "

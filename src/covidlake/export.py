@@ -1,5 +1,5 @@
 """export: write each star table to the lake as Parquet and CSV under star/<table>/, and the
-rejected source rows under quarantine/.
+rejected source rows, each with its reason, under rejects/.
 
 A manifest (`star/_manifest.json`) records each table's schema (types, max string lengths),
 rows and checksums; load generates DDL from it. Files whose bytes did not change are not
@@ -22,7 +22,7 @@ from covidlake.store import ObjectStore
 from covidlake.transform.model import BY_NAME, STAR_TABLES
 
 MANIFEST = "star/_manifest.json"
-QUARANTINE = "quarantine/rejected_rows"
+QUARANTINE = "rejects/rejected_rows"
 
 
 @dataclass
@@ -45,7 +45,7 @@ class TableExport:
 class StarManifest:
     version: str  # a hash of every file's checksum: the star's identity
     tables: list[TableExport]
-    quarantine: dict[str, str] = field(default_factory=dict)  # key -> sha256
+    rejects: dict[str, str] = field(default_factory=dict)  # key -> sha256
 
     @classmethod
     def read(cls, lake: ObjectStore) -> StarManifest | None:
@@ -54,7 +54,7 @@ class StarManifest:
         doc = json.loads(lake.get(MANIFEST))
         return cls(doc["version"], [
             TableExport(t["name"], t["rows"], [ColumnSchema(**c) for c in t["columns"]],
-                        t["files"]) for t in doc["tables"]], doc.get("quarantine", {}))
+                        t["files"]) for t in doc["tables"]], doc.get("rejects", {}))
 
     def table(self, name: str) -> TableExport:
         return next(t for t in self.tables if t.name == name)
@@ -86,8 +86,8 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
     """Write star.* and stage.rejected_rows from `con` to the lake; returns the new manifest."""
     old = StarManifest.read(lake)
     old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
-    old_files |= old.quarantine if old else {}
-    exports, written, quarantine = [], 0, {}
+    old_files |= old.rejects if old else {}
+    exports, written, rejects = [], 0, {}
     targets = [(t.name, f"star.{t.name}", f"star/{t.name}/{t.name}",
                 ", ".join(t.primary_key)) for t in STAR_TABLES]
     targets.append(("rejected_rows", "stage.rejected_rows", QUARANTINE,
@@ -109,10 +109,10 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
             if name in BY_NAME:
                 exports.append(TableExport(name, rows, _schema(con, table), files))
             else:
-                quarantine.update(files)
+                rejects.update(files)
     version = hashlib.sha256(json.dumps(
         sorted((k, v) for t in exports for k, v in t.files.items())).encode()).hexdigest()[:16]
-    manifest = StarManifest(version, exports, quarantine)
+    manifest = StarManifest(version, exports, rejects)
     doc = json.dumps(asdict(manifest), indent=1).encode()
     if not lake.exists(MANIFEST) or lake.get(MANIFEST) != doc:
         lake.put(MANIFEST, doc)

@@ -22,9 +22,14 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def reader(paths: Sequence[str], dialect: Dialect, names: Sequence[str]) -> str:
+def reader(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
+           rejects: str | None = None) -> str:
     """A relation reading `paths` as text columns c0..cN (N = len(names) - 1) and `filename`;
-    Parquet also gives the declared-type columns n0..nN."""
+    Parquet also gives the declared-type columns n0..nN.
+
+    A CSV line that does not have the header's number of fields is skipped, never padded or
+    cut: the crawler counts such lines per file (with `rejects`, DuckDB keeps them in the
+    tables `<rejects>_errors` and `<rejects>_scans`), and the transform reports them."""
     files = "[" + ", ".join(lit(p) for p in paths) + "]"
     compression = lit(dialect.compression or "uncompressed")
     if dialect.format == "parquet":
@@ -44,7 +49,10 @@ def reader(paths: Sequence[str], dialect: Dialect, names: Sequence[str]) -> str:
         f"read_csv({files}, columns={{{cols}}}, header=false, skip={dialect.header_lines}, "
         f"delim={lit(dialect.delimiter)}, quote={lit(dialect.quote)}, "
         f"escape={lit(dialect.escape)}, encoding={lit(encoding)}, "
-        f"compression={compression}, auto_detect=false, null_padding=true, filename=true)"
+        f"compression={compression}, auto_detect=false, filename=true, ignore_errors=true"
+        + (f", store_rejects=true, rejects_table={lit(rejects + '_errors')}, "
+           f"rejects_scan={lit(rejects + '_scans')}" if rejects else "")
+        + ")"
     )
 
 

@@ -60,7 +60,7 @@ def _engine(kind: str, lake: ObjectStore, catalog: Any) -> tuple[Any, Any, Any]:
 
 
 def _collect(runner: Any) -> Any:
-    """The star tables and the quarantine of a non-DuckDB run, in DuckDB for export."""
+    """The star tables and the rejected rows of a non-DuckDB run, in DuckDB for export."""
     import duckdb
 
     con = duckdb.connect()

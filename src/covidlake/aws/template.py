@@ -28,7 +28,7 @@ from covidlake.sources import RAW, SOURCES, SourceTable
 
 Json = dict[str, Any]
 
-STAR, CATALOG, RUNS, QUARANTINE = "star/", "_catalog/", "_runs/", "quarantine/"
+STAR, CATALOG, RUNS, QUARANTINE = "star/", "_catalog/", "_runs/", "rejects/"
 JOBS, ATHENA_RESULTS = "jobs/", "athena-results/"
 STAGING = "_staging/spark/"  # where the Spark engine stages raw objects on a cluster
 PREFIXES = (RAW, STAR, CATALOG, RUNS, QUARANTINE, STAGING, JOBS, ATHENA_RESULTS)

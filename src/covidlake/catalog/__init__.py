@@ -59,6 +59,8 @@ class FileEntry:
     bom: bool = False
     newline: str = "\n"  # or "\r\n"
     partition: dict[str, str] = field(default_factory=dict)  # Hive key -> value
+    malformed: int = 0  # lines with another number of fields than the header (skipped)
+    malformed_lines: list[list[Any]] = field(default_factory=list)  # [line, error, text]
 
 
 @dataclass

@@ -151,6 +151,7 @@ class _TableCrawl:
         self.fresh: dict[str, list[str]] = defaultdict(list)  # group key -> files to read
         self.excluded: dict[str, str] = {}
         self.partition_keys: list[str] | None = None
+        self.seen: dict[str, str] = {}  # sha256 + partition -> the first key with those bytes
 
     def run(self) -> tuple[TableDef, int, list[str]]:
         src = self.src
@@ -214,6 +215,16 @@ class _TableCrawl:
             sha = hashlib.sha256(data).hexdigest()
         else:
             sha = entry.sha256
+        # a copy under another name would count its rows twice (in another partition the
+        # same bytes are other rows)
+        same = sha + json.dumps(pairs)
+        if same in self.seen:
+            self.excluded[key] = f"the same bytes as {self.seen[same]}"
+            return
+        self.seen[same] = key
+        if size == 0 or (data is not None and not data.strip()):
+            self.excluded[key] = "empty file (no header, no rows)"
+            return
         old = self.old
         prev = old.files.get(key) if old else None
         if old and prev and prev.sha256 == sha:
@@ -306,11 +317,15 @@ def _file_stats(table: str, group: FileGroup, keys: list[str], files: dict[str, 
     originals = [o for o, _ in group.columns]
     paths = [lake.uri(k) for k in keys]
     nb, nd = len(BASIC_STATS), len(DATE_STATS)
-    for row in _run(con, stats_sql(paths, group.dialect, originals), table, keys):
+    csv = group.dialect.format == "csv"
+    sql = stats_sql(paths, group.dialect, originals, rejects=REJECTS if csv else None)
+    for row in _run(con, sql, table, keys):
         entry = files[row[0].replace(root, "")]
         entry.rows = row[1]
         entry.stats = {o: [*row[2 + i * nb: 2 + (i + 1) * nb], *[0] * nd]
                        for i, o in enumerate(originals)}
+    if csv:
+        _malformed(con, files, root)
     for k in keys:  # an empty file yields no row
         if not files[k].stats:
             files[k].stats = {o: [0] * 6 + [0, None, None, None, None] + [0] * nd
@@ -325,6 +340,24 @@ def _file_stats(table: str, group: FileGroup, keys: list[str], files: dict[str, 
         entry = files[row[0].replace(root, "")]
         for j, i in enumerate(dated):
             entry.stats[originals[i]][nb:] = row[2 + j * nd: 2 + (j + 1) * nd]
+
+
+REJECTS = "covidlake_rejects"
+KEEP_MALFORMED = 1000  # lines kept per file, for the rejects area; all are counted
+
+
+def _malformed(con: duckdb.DuckDBPyConnection, files: dict[str, FileEntry], root: str) -> None:
+    """Record the lines DuckDB skipped because their number of fields was wrong."""
+    rows = con.execute(
+        f"SELECT s.file_path, e.line, e.error_type, e.csv_line FROM {REJECTS}_errors e "
+        f"JOIN {REJECTS}_scans s ON e.scan_id = s.scan_id AND e.file_id = s.file_id "
+        "ORDER BY s.file_path, e.line").fetchall()
+    con.execute(f"DROP TABLE IF EXISTS {REJECTS}_errors; DROP TABLE IF EXISTS {REJECTS}_scans")
+    for path, line, error, text in rows:
+        entry = files[path.replace(root, "")]
+        entry.malformed += 1
+        if len(entry.malformed_lines) < KEEP_MALFORMED:
+            entry.malformed_lines.append([int(line), str(error).lower(), text])
 
 
 def _columns(groups: list[FileGroup], files: dict[str, FileEntry],

@@ -97,7 +97,8 @@ def _date_exprs(col: str) -> list[str]:
 
 
 def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
-              columns: Sequence[int] | None = None, *, dates: bool = False) -> str:
+              columns: Sequence[int] | None = None, *, dates: bool = False,
+              rejects: str | None = None) -> str:
     """One row per file: filename, row count, then per column BASIC_STATS (or DATE_STATS).
 
     The date pass is costly (a strptime per format), so it runs only on `columns` whose
@@ -107,7 +108,7 @@ def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
     idx = range(len(names)) if columns is None else columns
     exprs = [e for i in idx for e in exprs_of(f"c{i}")]
     return (f"SELECT filename, count(*), {', '.join(exprs)} "
-            f"FROM {reader(paths, dialect, names)} GROUP BY filename")
+            f"FROM {reader(paths, dialect, names, rejects)} GROUP BY filename")
 
 
 def values_stats(con: Any, values: Sequence[str]) -> list[Any]:

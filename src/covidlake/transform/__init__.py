@@ -87,6 +87,13 @@ def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) ->
             f"_file, {bad} AS bad FROM src.{ident(table.name)}")
 
 
+def malformed_lines(catalog: Catalog) -> list[tuple[object, ...]]:
+    """The CSV lines the crawler found with a wrong number of fields, for the rejects."""
+    return [(t.name, key, line, f"malformed line ({error})", text)
+            for t in catalog.tables() if t.name in NEEDS
+            for key, f in t.files.items() for line, error, text in f.malformed_lines]
+
+
 def build(runner: SqlRunner, catalog: Catalog) -> TransformResult:
     """Build stage.*, star.* and the checks with `runner`, which already reads the lake's
     tables as src.<table> (with `_file` and `_bad_columns`)."""
@@ -94,6 +101,9 @@ def build(runner: SqlRunner, catalog: Catalog) -> TransformResult:
     result = TransformResult()
     for name, needs in NEEDS.items():
         runner.execute(stage_view(require(catalog, name), needs, result.warnings))
+    runner.create_table("stage.malformed", [
+        ("source_table", "VARCHAR"), ("file", "VARCHAR"), ("line", "BIGINT"),
+        ("reason", "VARCHAR"), ("raw_line", "VARCHAR")], malformed_lines(catalog))
     ref = resources.files("covidlake") / "transform" / "reference"
     for name in ("country_aliases", "province_aliases"):
         runner.load_csv(f"ref.{name}", str(ref / f"{name}.csv"))

@@ -33,7 +33,7 @@ LEFT JOIN ref.province_aliases pa
        ON pa.country_region = c.country AND pa.raw_province_state = c.province0;
 
 -- One shape for every source (explicit columns, so that every engine reads it alike);
--- src_row numbers rows within a source, for the quarantine only: no result depends on it.
+-- src_row numbers rows within a source, for the rejects only: no result depends on it.
 CREATE OR REPLACE TABLE stage.obs AS
 SELECT 'enigma_jhu' AS source, src_row, _file AS file, bad, obs_date, country,
        CASE WHEN county IS NOT NULL THEN 'county' WHEN province IS NOT NULL THEN 'state' ELSE 'country' END AS level,
