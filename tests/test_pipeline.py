@@ -13,7 +13,8 @@ STAR = ("dim_date", "dim_region", "dim_hospital", "fact_covid", "dq_results")
 
 def _lake_state(lake: Path) -> dict[str, str]:
     return {p.relative_to(lake).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(lake.rglob("*")) if p.is_file() and "_runs" not in p.parts}
+            for p in sorted(lake.rglob("*"))
+            if p.is_file() and "_runs" not in p.parts and not p.name.startswith(".")}  # lock
 
 
 def test_run_ends_with_a_summary(sample_run: Done) -> None:

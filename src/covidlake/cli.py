@@ -49,6 +49,10 @@ Overrides = Annotated[str | None, typer.Option(
 CatalogOpt = Annotated[str | None, typer.Option(
     "--catalog", help="embedded (default: in the lake) or glue://DATABASE (AWS Glue).")]
 Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="No progress output.")]
+Wait = Annotated[int | None, typer.Option(
+    "--wait", help="Seconds to wait if another run holds the lake's lock (default: refuse).")]
+Force = Annotated[bool | None, typer.Option(
+    "--force", help="Transform and load even when nothing they depend on changed.")]
 Debug = Annotated[bool | None, typer.Option("--debug", help="Show tracebacks.")]
 
 
@@ -75,40 +79,43 @@ def _pipeline(command: str, stages: list[str], **flags: Any) -> None:
 
 
 @app.command()
-def ingest(source: Source = None, lake: Lake = None, quiet: Quiet = None,
+def ingest(source: Source = None, lake: Lake = None, wait: Wait = None, quiet: Quiet = None,
            debug: Debug = None) -> None:
     """Copy the source tables into the lake's raw zone (unchanged files are skipped)."""
-    _pipeline("ingest", ["ingest"], source=source, lake=lake, quiet=quiet, debug=debug)
+    _pipeline("ingest", ["ingest"], source=source, lake=lake, wait=wait, quiet=quiet,
+              debug=debug)
 
 
 @app.command()
 def crawl(lake: Lake = None, catalog: CatalogOpt = None, on_schema_change: OnChange = None,
-          overrides: Overrides = None, quiet: Quiet = None, debug: Debug = None) -> None:
+          overrides: Overrides = None, wait: Wait = None, quiet: Quiet = None,
+          debug: Debug = None) -> None:
     """Infer each table's schema and register it in the catalog."""
     _pipeline("crawl", ["crawl"], lake=lake, catalog=catalog, on_schema_change=on_schema_change,
-              schema_overrides=overrides, quiet=quiet, debug=debug)
+              schema_overrides=overrides, wait=wait, quiet=quiet, debug=debug)
 
 
 @app.command()
-def transform(lake: Lake = None, engine: TransformEngineOpt = None, quiet: Quiet = None,
-              debug: Debug = None) -> None:
+def transform(lake: Lake = None, engine: TransformEngineOpt = None, force: Force = None,
+              wait: Wait = None, quiet: Quiet = None, debug: Debug = None) -> None:
     """Build the star schema with data-quality checks; export it to the lake."""
     _pipeline("transform", ["transform"], lake=lake, engine=engine and engine.value,
-              quiet=quiet, debug=debug)
+              force=force, wait=wait, quiet=quiet, debug=debug)
 
 
 @app.command()
-def load(lake: Lake = None, warehouse: WarehouseOpt = None, quiet: Quiet = None,
-         debug: Debug = None) -> None:
+def load(lake: Lake = None, warehouse: WarehouseOpt = None, force: Force = None,
+         wait: Wait = None, quiet: Quiet = None, debug: Debug = None) -> None:
     """Load the exported star schema into the warehouse, atomically."""
-    _pipeline("load", ["load"], lake=lake, warehouse=warehouse, quiet=quiet, debug=debug)
+    _pipeline("load", ["load"], lake=lake, warehouse=warehouse, force=force, wait=wait,
+              quiet=quiet, debug=debug)
 
 
 @app.command()
 def run(source: Source = None, lake: Lake = None, warehouse: WarehouseOpt = None,
         catalog: CatalogOpt = None, on_schema_change: OnChange = None,
-        overrides: Overrides = None, engine: TransformEngineOpt = None, quiet: Quiet = None,
-        debug: Debug = None) -> None:
+        overrides: Overrides = None, engine: TransformEngineOpt = None, force: Force = None,
+        wait: Wait = None, quiet: Quiet = None, debug: Debug = None) -> None:
     """Run every stage in order (ingest, crawl, transform, export, load), then summarise."""
     from covidlake.pipeline import execute
     from covidlake.summary import summary
@@ -116,7 +123,7 @@ def run(source: Source = None, lake: Lake = None, warehouse: WarehouseOpt = None
     settings = _settings(source=source, lake=lake, warehouse=warehouse, quiet=quiet,
                          debug=debug, on_schema_change=on_schema_change,
                          schema_overrides=overrides, catalog=catalog,
-                         engine=engine and engine.value)
+                         engine=engine and engine.value, force=force, wait=wait)
     result = execute("run", settings, ["ingest", "crawl", "transform", "load"])
     summary(result.record, stdout)
 

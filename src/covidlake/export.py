@@ -12,11 +12,13 @@ import hashlib
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from covidlake import log
+from covidlake import __version__, log
 from covidlake.lakesql import ident, lit
 from covidlake.store import ObjectStore
 from covidlake.transform.model import BY_NAME, STAR_TABLES
@@ -46,6 +48,9 @@ class StarManifest:
     version: str  # a hash of every file's checksum: the star's identity
     tables: list[TableExport]
     rejects: dict[str, str] = field(default_factory=dict)  # key -> sha256
+    inputs: str = ""  # fingerprint of the catalog and the model that made these files
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def read(cls, lake: ObjectStore) -> StarManifest | None:
@@ -54,7 +59,8 @@ class StarManifest:
         doc = json.loads(lake.get(MANIFEST))
         return cls(doc["version"], [
             TableExport(t["name"], t["rows"], [ColumnSchema(**c) for c in t["columns"]],
-                        t["files"]) for t in doc["tables"]], doc.get("rejects", {}))
+                        t["files"]) for t in doc["tables"]], doc.get("rejects", {}),
+                   doc.get("inputs", ""), doc.get("reconciliation", []), doc.get("quality", {}))
 
     def table(self, name: str) -> TableExport:
         return next(t for t in self.tables if t.name == name)
@@ -82,7 +88,27 @@ def _schema(con: duckdb.DuckDBPyConnection, table: str) -> list[ColumnSchema]:
             for c, n in zip(cols, nulls, strict=True)]
 
 
-def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
+def inputs_fingerprint(catalog: Any) -> str:
+    """What the star depends on: every table's schema and file checksums, and the model (its
+    SQL, reference maps and checks). Unchanged, the transform has nothing to do."""
+    h = hashlib.sha256(__version__.encode())
+    for t in catalog.tables():
+        h.update(json.dumps([t.name, t.schema_hash, sorted((k, f.sha256, f.malformed)
+                                                           for k, f in t.files.items()),
+                             t.overrides]).encode())
+    package = resources.files("covidlake")
+    model = package / "transform"
+    parts = [package / "lakesql.py", *model.iterdir(), *(model / "sql").iterdir(),
+             *(model / "reference").iterdir()]
+    for part in sorted(parts, key=lambda p: p.name):
+        if part.name.endswith((".sql", ".csv", ".py")):
+            h.update(part.name.encode() + part.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "",
+           reconciliation: list[dict[str, Any]] | None = None,
+           quality: dict[str, int] | None = None) -> StarManifest:
     """Write star.* and stage.rejected_rows from `con` to the lake; returns the new manifest."""
     old = StarManifest.read(lake)
     old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
@@ -112,7 +138,8 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore) -> StarManifest:
                 rejects.update(files)
     version = hashlib.sha256(json.dumps(
         sorted((k, v) for t in exports for k, v in t.files.items())).encode()).hexdigest()[:16]
-    manifest = StarManifest(version, exports, rejects)
+    manifest = StarManifest(version, exports, rejects, inputs, reconciliation or [],
+                            quality or {})
     doc = json.dumps(asdict(manifest), indent=1).encode()
     if not lake.exists(MANIFEST) or lake.get(MANIFEST) != doc:
         lake.put(MANIFEST, doc)

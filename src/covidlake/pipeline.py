@@ -14,9 +14,10 @@ from covidlake.catalog import open_catalog
 from covidlake.crawl import crawl, read_overrides
 from covidlake.engines.duckdb import DuckDBEngine
 from covidlake.errors import CovidlakeError
-from covidlake.export import export
+from covidlake.export import StarManifest, export, inputs_fingerprint
 from covidlake.ingest import ingest
 from covidlake.load import load
+from covidlake.lock import lake_lock
 from covidlake.runs import Run
 from covidlake.settings import Settings
 from covidlake.store import ObjectStore, open_store
@@ -73,9 +74,21 @@ def _collect(runner: Any) -> Any:
     return con
 
 
-def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> TransformResult:
+def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> TransformResult | None:
     catalog = open_catalog(settings.catalog, lake)
     run.record.catalog_version = catalog.version
+    fingerprint = inputs_fingerprint(catalog)
+    current = StarManifest.read(lake)
+    if not settings.force and current is not None and current.inputs == fingerprint:
+        with run.stage("transform") as st:
+            st.detail = {"skipped": "inputs unchanged", "inputs": fingerprint}
+            st.rows_out = {t.name: t.rows for t in current.tables}
+        run.record.star_version = current.version
+        run.record.reconciliation = current.reconciliation
+        run.record.quality = current.quality
+        log.info(f"transform: star {current.version} is up to date (catalog and model "
+                 "unchanged); nothing read")
+        return None
     engine, runner, con = _engine(settings.engine, lake, catalog)
     try:
         with run.stage("transform") as st:
@@ -94,7 +107,9 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
             raise CovidlakeError(f"data-quality checks failed: {names}",
                                  hint="nothing was exported; see the checks above")
         with run.stage("export") as st:
-            manifest = export(con if con is not None else _collect(runner), lake)
+            manifest = export(con if con is not None else _collect(runner), lake,
+                              inputs=fingerprint, reconciliation=result.reconciliation,
+                              quality=run.record.quality)
             st.rows_out = {t.name: t.rows for t in manifest.tables}
         run.record.star_version = manifest.version
     finally:
@@ -107,7 +122,7 @@ def stage_load(settings: Settings, lake: ObjectStore, run: Run) -> None:
     warehouse = open_warehouse(settings.warehouse)
     try:
         with run.stage("load") as st:
-            result = load(lake, warehouse, run.id)
+            result = load(lake, warehouse, run.id, force=settings.force)
             st.rows_out = result.rows if result.loaded else {}
             st.detail = {"loaded": result.loaded, "warehouse": warehouse.url}
         run.record.star_version = result.version
@@ -127,14 +142,16 @@ def execute(command: str, settings: Settings, stages: list[str]) -> Run:
     """Run `stages` in order under one run record, saved to the lake even on failure."""
     lake = open_store(settings.lake)
     run = Run(lake, command, settings.describe())
-    log.info(f"run {run.id}: {' → '.join(stages)}")
     try:
-        for name in stages:
-            STAGES[name](settings, lake, run)
+        with lake_lock(lake, run.id, settings.wait):
+            log.info(f"run {run.id}: {' → '.join(stages)}")
+            for name in stages:
+                STAGES[name](settings, lake, run)
+            run.finish()
     except BaseException as exc:
-        run.finish(exc)
+        if not run.record.ended_at:
+            run.finish(exc)
         raise
-    run.finish()
     return run
 
 

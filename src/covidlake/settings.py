@@ -42,6 +42,8 @@ class Settings:
     athena_bytes_limit: int = 10_000_000_000  # stop a query scanning more
     quiet: bool = False
     debug: bool = False
+    wait: int = 0  # seconds to wait for another run's lake lock
+    force: bool = False  # transform and load even when their inputs are unchanged
 
     @property
     def source_url(self) -> str:
