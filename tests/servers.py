@@ -62,6 +62,11 @@ class S3Server:
     proc: subprocess.Popen
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def restart(self) -> S3Server:
+        """The same server (data, ports) started again after stop()."""
+        return start_seaweedfs(self.workdir, ports=self.ports)
 
     def client(self):  # noqa: ANN201
         import boto3
@@ -85,8 +90,8 @@ def weed_binary() -> str:
     return found
 
 
-def start_seaweedfs(workdir: Path, anonymous_buckets: tuple[str, ...] = ("covid19-lake",)
-                    ) -> S3Server:
+def start_seaweedfs(workdir: Path, anonymous_buckets: tuple[str, ...] = ("covid19-lake",),
+                    ports: dict[str, int] | None = None) -> S3Server:
     """`weed mini` with one admin identity, and anonymous read on `anonymous_buckets` (to
     stand in for the public s3://covid19-lake)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +103,8 @@ def start_seaweedfs(workdir: Path, anonymous_buckets: tuple[str, ...] = ("covid1
         {"name": "anonymous", "actions": anonymous},
     ]}
     (workdir / "s3.json").write_text(json.dumps(config))
-    ports = {name: free_port(grpc=True) for name in ("s3", "master", "volume", "filer", "admin")}
+    ports = ports or {name: free_port(grpc=True)
+                      for name in ("s3", "master", "volume", "filer", "admin")}
     log = workdir / "weed.log"
     cmd = [weed_binary(), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1",
            "-ip.bind=127.0.0.1", f"-s3.port={ports['s3']}", f"-master.port={ports['master']}",
@@ -107,7 +113,7 @@ def start_seaweedfs(workdir: Path, anonymous_buckets: tuple[str, ...] = ("covid1
            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={workdir / 's3.json'}"]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             cwd=workdir, start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{ports['s3']}", proc, workdir)
+    server = S3Server(f"http://127.0.0.1:{ports['s3']}", proc, workdir, ports=ports)
     server.env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": server.endpoint}
     _wait(lambda: server.client().list_buckets(), "SeaweedFS", proc, log)
@@ -133,11 +139,24 @@ class PgServer:
             con.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://postgres@{self.host}:{self.port}/{name}"
 
+    def start(self) -> None:
+        """Start it again after stop(immediate=True)."""
+        opts = (f"-p {self.port} -k {self.datadir.parent} -c listen_addresses=127.0.0.1 "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        out = self.pg_ctl("-l", str(self.datadir.parent / "postgres.log"), "-o", opts, "-w",
+                          "start")
+        if out.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {out.stderr}")
+
     def pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.run_as, str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
                                *args], capture_output=True, text=True, check=False, timeout=120)
 
-    def stop(self) -> None:
+    def stop(self, *, immediate: bool = False) -> None:
+        """Stop the server; `immediate` as a crash would (and keep the data to restart)."""
+        if immediate:
+            self.pg_ctl("stop", "-m", "immediate")
+            return
         self.pg_ctl("stop", "-m", "fast")
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 

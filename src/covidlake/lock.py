@@ -3,8 +3,9 @@ lock, so two runs never interleave. The second one waits (`--wait SECONDS`) or r
 a message naming the run that holds the lock.
 
 A folder lake uses an OS file lock (`.covidlake.lock`), which a killed process releases by
-itself. A bucket uses a lock object written only if absent (S3 conditional writes); a lock
-older than its lease (a run that was killed) is taken over, with a warning.
+itself. A bucket uses a lock object written only if absent (S3 conditional writes); the lock
+of a run that cannot be alive (its process on this host has ended, or its lease ran out) is
+taken over, with a warning.
 """
 
 from __future__ import annotations
@@ -83,6 +84,22 @@ def _file_lock(lake: ObjectStore, root: Path, run_id: str, wait: float) -> Itera
         os.close(fd)  # closing releases the lock; so does the process dying
 
 
+def _stale(holder: dict[str, Any]) -> bool:
+    """A lock object whose run cannot be alive: its process on this host has ended (killed,
+    or it lost the server while releasing), or its lease ran out."""
+    if time.time() - holder.get("epoch", time.time()) > LEASE_SECONDS:
+        return True
+    if holder.get("host") != os.uname().nodename:
+        return False
+    try:
+        os.kill(int(holder.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
+
+
 @contextlib.contextmanager
 def _object_lock(lake: Any, run_id: str, wait: float) -> Iterator[None]:
     client, bucket, key = lake.client, lake.bucket, lake.prefix + REMOTE
@@ -100,9 +117,9 @@ def _object_lock(lake: Any, run_id: str, wait: float) -> Iterator[None]:
                 holder = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
             except Exception:  # noqa: BLE001 - released meanwhile, or unreadable
                 holder = {}
-            if holder and time.time() - holder.get("epoch", time.time()) > LEASE_SECONDS:
-                log.warn(f"taking over a stale lock of run {holder.get('run_id')} on "
-                         f"{lake.url}")
+            if holder and _stale(holder):
+                log.warn(f"taking over the lock of run {holder.get('run_id')} on {lake.url}: "
+                         "that run is gone")
                 client.delete_object(Bucket=bucket, Key=key)
                 continue
             if time.monotonic() >= deadline:

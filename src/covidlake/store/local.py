@@ -70,15 +70,21 @@ class LocalStore:
     def _atomic(self, key: str) -> Iterator[Path]:
         """A temp file beside the target, renamed over it only if the block succeeds."""
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-        os.close(fd)
-        tmp = Path(name)
+        tmp = None
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
+            os.close(fd)
+            tmp = Path(name)
             yield tmp
             os.replace(tmp, target)
+        except OSError as exc:  # disk full, read-only, permissions: say where and what
+            raise StoreError(f"cannot write {target}: {exc.strerror or exc}",
+                             hint="free space or fix permissions on the lake's disk, then run "
+                                  "again; nothing was half-written") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
