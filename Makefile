@@ -4,13 +4,21 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint sample clean
+.PHONY: run test test-fast lint lock sample clean
 
-$(STAMP): pyproject.toml
+# Installs the locked versions (requirements.lock), then the project itself.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+lock: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	( echo "# The versions CI and 'make' install (pip freeze of the dev environment; audited by pip-audit)."; \
+	  echo "# Regenerate: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -vi '^covidlake' ) > requirements.lock
 
 run: $(STAMP)
 	$(BIN)/covidlake run
