@@ -65,7 +65,10 @@ def typed(expr: str, column: ColumnDef) -> str:
     """`expr` (text) converted to the column's type; values that do not parse become NULL."""
     v = f"NULLIF(TRIM({expr}), '')"
     match column.type:
-        case "BIGINT" | "DOUBLE" | "BOOLEAN":
+        case "BIGINT":  # digits only, as the crawler counted them ('1e3' is not a count)
+            return (f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+') "
+                    f"THEN TRY_CAST({v} AS BIGINT) END")
+        case "DOUBLE" | "BOOLEAN":
             return f"TRY_CAST({v} AS {column.type})"
         case "DATE" | "TIMESTAMP":
             fmts = "[" + ", ".join(lit(f) for f in column.formats) + "]"

@@ -59,8 +59,9 @@ class FileEntry:
     bom: bool = False
     newline: str = "\n"  # or "\r\n"
     partition: dict[str, str] = field(default_factory=dict)  # Hive key -> value
-    malformed: int = 0  # lines with another number of fields than the header (skipped)
+    malformed: int = 0  # lines the CSV reader could not split into the header's fields
     malformed_lines: list[list[Any]] = field(default_factory=list)  # [line, error, text]
+    malformed_errors: dict[str, int] = field(default_factory=dict)  # error -> lines
 
 
 @dataclass

@@ -26,6 +26,7 @@ from covidlake.crawl.infer import (
     BASIC_STATS,
     DATE_STATS,
     column_def,
+    dominant_formats,
     merge,
     snake,
     stats_sql,
@@ -347,7 +348,7 @@ KEEP_MALFORMED = 1000  # lines kept per file, for the rejects area; all are coun
 
 
 def _malformed(con: duckdb.DuckDBPyConnection, files: dict[str, FileEntry], root: str) -> None:
-    """Record the lines DuckDB skipped because their number of fields was wrong."""
+    """Record the lines DuckDB skipped: a wrong number of fields, an unclosed quote."""
     rows = con.execute(
         f"SELECT s.file_path, e.line, e.error_type, e.csv_line FROM {REJECTS}_errors e "
         f"JOIN {REJECTS}_scans s ON e.scan_id = s.scan_id AND e.file_id = s.file_id "
@@ -355,9 +356,11 @@ def _malformed(con: duckdb.DuckDBPyConnection, files: dict[str, FileEntry], root
     con.execute(f"DROP TABLE IF EXISTS {REJECTS}_errors; DROP TABLE IF EXISTS {REJECTS}_scans")
     for path, line, error, text in rows:
         entry = files[path.replace(root, "")]
+        reason = str(error).lower()
         entry.malformed += 1
+        entry.malformed_errors[reason] = entry.malformed_errors.get(reason, 0) + 1
         if len(entry.malformed_lines) < KEEP_MALFORMED:
-            entry.malformed_lines.append([int(line), str(error).lower(), text])
+            entry.malformed_lines.append([int(line), reason, text])
 
 
 def _columns(groups: list[FileGroup], files: dict[str, FileEntry],
@@ -382,7 +385,8 @@ def _columns(groups: list[FileGroup], files: dict[str, FileEntry],
         one = next(iter(types)) if len(types) == 1 else None
         try:
             out.append(column_def(n, originals[n], descriptions.get(n, ""), merge(stats[n]),
-                                  total, declared=one, override=overrides.get(n)))
+                                  total, declared=one, override=overrides.get(n),
+                                  accepted=dominant_formats(stats[n])))
         except ValueError as exc:
             raise CatalogError(f"schema overrides: {exc}",
                                hint="types: VARCHAR, BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP"

@@ -48,11 +48,22 @@ def _kind(value: str) -> str | None:
 
 
 def _gunzip_head(key: str, data: bytes) -> bytes:
+    """The first HEAD_BYTES of a gzip object, after checking the whole stream: a truncated
+    file decompresses partly without complaint in most readers, so it is refused here."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = b""
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, HEAD_BYTES)
+        for i in range(0, len(data), 1 << 20):
+            out = d.decompress(data[i:i + (1 << 20)])
+            if len(head) < HEAD_BYTES:
+                head += out[: HEAD_BYTES - len(head)]
     except zlib.error as exc:
         raise SourceError(f"{key}: a gzip file that does not decompress ({exc})",
                           hint="re-download or re-compress the file") from exc
+    if not d.eof:
+        raise SourceError(f"{key}: the gzip stream is truncated (it ends before its end marker)",
+                          hint="the file was cut short: download or copy it again")
+    return head
 
 
 def _arrow_type(t: pa.DataType) -> str:
@@ -94,6 +105,11 @@ def classify(key: str, data: bytes) -> Classified:
         raise SourceError(f"{key}: UTF-16 text is not supported",
                           hint="convert the file to UTF-8")
     if b"\x00" in head[:4096]:
+        sample = head[:4096]
+        odd, even = sample[1::2].count(0), sample[0::2].count(0)
+        if max(odd, even) > 0.4 * len(sample) / 2 and min(odd, even) < 0.05 * len(sample) / 2:
+            raise SourceError(f"{key}: UTF-16 text (without a byte-order mark) is not "
+                              "supported", hint="convert the file to UTF-8")
         raise SourceError(f"{key}: binary content, not CSV, JSON or Parquet",
                           hint="remove the file from the source or fix its format")
     complete = head if len(head) < HEAD_BYTES else head[: head.rfind(b"\n") + 1] or head

@@ -140,8 +140,24 @@ def merge(stats: Sequence[list[Any]]) -> dict[str, Any]:
     return out
 
 
-def decide(name: str, s: dict[str, Any]) -> tuple[str, list[str], int]:
-    """(type, strptime formats, values that do not fit) for one column's merged statistics."""
+def dominant_formats(per_file: Sequence[list[Any]]) -> set[str]:
+    """The date and timestamp formats that are the most used one in at least one file: a
+    format seen only in a stray value of a file written in another is not accepted (that
+    value is counted as bad instead)."""
+    out: set[str] = set()
+    for kind, formats in (("date", DATE_FORMATS), ("ts", TIMESTAMP_FORMATS)):
+        for stats in per_file:
+            counts = {f: stats[STAT_NAMES.index(f"{kind}:{f}")] or 0 for f in formats}
+            best = max(counts.values(), default=0)
+            if best:
+                out |= {f for f, n in counts.items() if n == best}
+    return out
+
+
+def decide(name: str, s: dict[str, Any], accepted: set[str] | None = None
+           ) -> tuple[str, list[str], int]:
+    """(type, strptime formats, values that do not fit) for one column's merged statistics;
+    `accepted` limits the date formats (see dominant_formats)."""
     n = s["non_empty"]
     if n == 0:
         return "VARCHAR", [], 0
@@ -159,11 +175,24 @@ def decide(name: str, s: dict[str, Any]) -> tuple[str, list[str], int]:
         return "BIGINT", [], n - s["int_ok"]
     if not code and fits(s["double_ok"]):
         return "DOUBLE", [], n - s["double_ok"]
+    def used(kind: str, formats: tuple[str, ...]) -> list[str]:
+        return [f for f in formats if s[f"{kind}:{f}"] and (accepted is None or f in accepted)]
+
     if fits(s["date_ok"]):
-        return "DATE", [f for f in DATE_FORMATS if s[f"date:{f}"]], n - s["date_ok"]
+        formats = used("date", DATE_FORMATS)
+        return "DATE", formats, n - max(s["date_ok"] - _stray(s, "date", formats), 0)
     if fits(s["ts_ok"]):
-        return "TIMESTAMP", [f for f in TIMESTAMP_FORMATS if s[f"ts:{f}"]], n - s["ts_ok"]
+        formats = used("ts", TIMESTAMP_FORMATS)
+        return "TIMESTAMP", formats, n - max(s["ts_ok"] - _stray(s, "ts", formats), 0)
     return "VARCHAR", [], 0
+
+
+def _stray(s: dict[str, Any], kind: str, kept: list[str]) -> int:
+    """Values matched only by a format that was not kept (an upper bound when formats
+    overlap)."""
+    formats = DATE_FORMATS if kind == "date" else TIMESTAMP_FORMATS
+    dropped = [s[f"{kind}:{f}"] for f in formats if f not in kept and s[f"{kind}:{f}"]]
+    return min(sum(dropped), s[f"{kind}_ok"]) if dropped and kept else 0
 
 
 OK_STAT = {"BIGINT": "int_ok", "DOUBLE": "double_ok", "BOOLEAN": "bool_ok", "DATE": "date_ok",
@@ -172,7 +201,8 @@ OK_STAT = {"BIGINT": "int_ok", "DOUBLE": "double_ok", "BOOLEAN": "bool_ok", "DAT
 
 def column_def(name: str, originals: list[str], description: str, s: dict[str, Any],
                total_rows: int, declared: str | None = None,
-               override: dict[str, Any] | None = None) -> ColumnDef:
+               override: dict[str, Any] | None = None,
+               accepted: set[str] | None = None) -> ColumnDef:
     """A catalog column from merged statistics. A type the file declares (Parquet) wins over
     inference; an override (the optional hints file) wins over both."""
     if override:
@@ -192,7 +222,7 @@ def column_def(name: str, originals: list[str], description: str, s: dict[str, A
     elif declared:
         type_, formats, bad = declared, [], 0
     else:
-        type_, formats, bad = decide(name, s)
+        type_, formats, bad = decide(name, s, accepted)
     if type_ in ("BIGINT", "DOUBLE"):  # numeric order, not text order
         bounds = [s["num_min"], s["num_max"]]
         examples = [str(int(x)) if type_ == "BIGINT" else str(x) for x in bounds if x is not None]

@@ -39,14 +39,19 @@ def reconcile(con: SqlRunner, catalog: Catalog) -> list[dict[str, object]]:
     so that `read = used + rejected` is a real check that no row was lost on the way."""
     out: list[dict[str, object]] = []
 
-    malformed = {t.name: sum(f.malformed for f in t.files.values()) for t in catalog.tables()}
+    malformed: dict[str, dict[str, int]] = {}
+    for t in catalog.tables():
+        for f in t.files.values():
+            for error, n in f.malformed_errors.items():
+                counts = malformed.setdefault(t.name, {})
+                key = f"malformed line ({error})"
+                counts[key] = counts.get(key, 0) + n
 
     def add(table: str, read: int, used: int, reasons: list[tuple[str, int]]) -> None:
-        # lines the reader skipped (wrong number of fields) were read too, and rejected
-        bad_lines = malformed.get(table, 0)
-        if bad_lines:
-            read += bad_lines
-            reasons = [*reasons, ("malformed line (wrong number of fields)", bad_lines)]
+        # lines the reader could not split were read too, and rejected
+        bad_lines = malformed.get(table, {})
+        read += sum(bad_lines.values())
+        reasons = sorted([*reasons, *bad_lines.items()])
         out.append({"source_table": table, "rows_read": read, "rows_used": used,
                     "rows_rejected": sum(n for _, n in reasons), "reasons": dict(reasons)})
 
