@@ -59,8 +59,8 @@ def test_warehouse_has_the_contract(sample_run: Done) -> None:
 
 
 def test_run_record_in_the_lake(sample_run: Done) -> None:
-    records = sorted((sample_run.lake / "_runs").glob("*.json"))
-    record = json.loads(records[-1].read_text())
+    run_id = sample_run.stdout.split("covidlake run ", 1)[1].split(":", 1)[0]
+    record = json.loads((sample_run.lake / "_runs" / f"{run_id}.json").read_text())
     assert record["status"] == "succeeded" and record["command"] == "run"
     assert [s["name"] for s in record["stages"]] == [
         "ingest", "crawl", "transform", "export", "load"]
@@ -81,11 +81,12 @@ def test_rerun_changes_nothing_and_ingests_nothing(sample_run: Done, tmp_path: P
     shutil.copytree(sample_run.workdir, work)
     lake, wh = work / "lake", work / "wh.duckdb"
     before = _lake_state(lake)
+    runs = len(list((lake / "_runs").glob("*.json")))
     proc = cli("run", "--lake", str(lake), "--warehouse", str(wh), cwd=work)
     assert "0 copied" in proc.stderr and "0 files read" in proc.stderr
     assert "already has star version" in proc.stderr
     assert _lake_state(lake) == before
-    assert len(list((lake / "_runs").glob("*.json"))) == 2
+    assert len(list((lake / "_runs").glob("*.json"))) == runs + 1  # only the new record
 
 
 def test_report_shows_counts_quality_and_answers(sample_run: Done) -> None:
