@@ -145,6 +145,8 @@ def execute(command: str, settings: Settings, stages: list[str]) -> Run:
     try:
         with lake_lock(lake, run.id, settings.wait):
             log.info(f"run {run.id}: {' → '.join(stages)}")
+            if swept := lake.sweep():
+                log.info(f"removed {swept} leftovers of an interrupted run")
             for name in stages:
                 STAGES[name](settings, lake, run)
             run.finish()

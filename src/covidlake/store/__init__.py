@@ -57,6 +57,11 @@ class ObjectStore(Protocol):
         """Make `uri()` readable and writable from a DuckDB connection."""
         ...
 
+    def sweep(self) -> int:
+        """Remove what killed writers left (temporary files, unfinished uploads); call only
+        while holding the lake's lock. Returns how many were removed."""
+        ...
+
 
 _BACKENDS: dict[str, Callable[[str], ObjectStore]] = {}
 

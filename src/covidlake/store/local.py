@@ -97,3 +97,11 @@ class LocalStore:
 
     def configure_duckdb(self, con: object) -> None:
         """Local files need nothing."""
+
+    def sweep(self) -> int:
+        removed = 0
+        if self.root.is_dir():
+            for tmp in self.root.rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -168,6 +168,20 @@ class S3Store:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
+    def sweep(self) -> int:
+        removed = 0
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                       UploadId=upload["UploadId"])
+                    removed += 1
+        except Exception as exc:
+            raise self._error(exc, f"cleaning up s3://{self.bucket}/{self.prefix}") from exc
+        return removed
+
     # -- engines ----------------------------------------------------------------------------
     def configure_duckdb(self, con: Any) -> None:
         """Let DuckDB read and write s3:// here: the httpfs extension from PyPI with this
