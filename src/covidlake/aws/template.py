@@ -28,10 +28,10 @@ from covidlake.sources import RAW, SOURCES, SourceTable
 
 Json = dict[str, Any]
 
-STAR, CATALOG, RUNS, QUARANTINE = "star/", "_catalog/", "_runs/", "rejects/"
+STAR, CATALOG, RUNS, REJECTS = "star/", "_catalog/", "_runs/", "rejects/"
 JOBS, ATHENA_RESULTS = "jobs/", "athena-results/"
 STAGING = "_staging/spark/"  # where the Spark engine stages raw objects on a cluster
-PREFIXES = (RAW, STAR, CATALOG, RUNS, QUARANTINE, STAGING, JOBS, ATHENA_RESULTS)
+PREFIXES = (RAW, STAR, CATALOG, RUNS, REJECTS, STAGING, JOBS, ATHENA_RESULTS)
 JOB_SCRIPT = JOBS + "covidlake_transform.py"  # written by the Spark part of the project
 CRAWLER_TABLE_PREFIX = "raw_"  # keeps crawler tables apart from `--catalog glue://` ones
 REDSHIFT_PORT = 5439
@@ -233,8 +233,8 @@ def roles(name: str) -> Json:
             statement("ReadInputsAndScript", ["s3:GetObject"],
                       [objects(RAW), objects(CATALOG), objects(JOBS)]),
             statement("WriteOutputs", read_write,
-                      [objects(STAR), objects(QUARANTINE), objects(RUNS), objects(STAGING)]),
-            list_bucket("ListLakePrefixes", [RAW, CATALOG, STAR, QUARANTINE, RUNS, STAGING]),
+                      [objects(STAR), objects(REJECTS), objects(RUNS), objects(STAGING)]),
+            list_bucket("ListLakePrefixes", [RAW, CATALOG, STAR, REJECTS, RUNS, STAGING]),
             location,
             glue_logs("GlueLogs"),
         ]),
