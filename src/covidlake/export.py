@@ -24,7 +24,7 @@ from covidlake.store import ObjectStore
 from covidlake.transform.model import BY_NAME, STAR_TABLES
 
 MANIFEST = "star/_manifest.json"
-QUARANTINE = "rejects/rejected_rows"
+REJECTS = "rejects/rejected_rows"
 
 
 @dataclass
@@ -116,7 +116,7 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
     exports, written, rejects = [], 0, {}
     targets = [(t.name, f"star.{t.name}", f"star/{t.name}/{t.name}",
                 ", ".join(t.primary_key)) for t in STAR_TABLES]
-    targets.append(("rejected_rows", "stage.rejected_rows", QUARANTINE,
+    targets.append(("rejected_rows", "stage.rejected_rows", REJECTS,
                     "source_table, file, src_row"))
     with tempfile.TemporaryDirectory(prefix="covidlake-export-") as tmp:
         for name, table, base, order in log.track(targets, "export", total=len(targets)):
