@@ -64,10 +64,15 @@ def java_pattern(fmt: str) -> str:
     return "".join(out)
 
 
+def view_name(db: str, name: str) -> str:
+    """Spark's temp views have no schema: `stage.obs` is the view `stage__obs`."""
+    return f"{db}__{name}" if db else name
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Table) and node.args.get("db") is not None:
         alias = node.args.get("alias")
-        table = exp.to_table(f"{node.db}__{node.name}")
+        table = exp.to_table(view_name(node.db, node.name))
         if alias is not None:
             table.set("alias", alias)
         return table
@@ -125,7 +130,8 @@ class SparkRunner:
         self.spark = spark
 
     def _view(self, name: str) -> str:
-        return name.replace(".", "__").replace('"', "")
+        db, _, table = name.replace('"', "").rpartition(".")
+        return view_name(db, table)
 
     def execute(self, sql: str) -> None:
         for statement in sqlglot.parse(sql, read="duckdb"):
@@ -134,7 +140,7 @@ class SparkRunner:
             if isinstance(statement, exp.Create) and statement.kind == "TABLE":
                 target = statement.this
                 name = target.this if isinstance(target, exp.Schema) else target
-                view = f"{name.db}__{name.name}" if name.db else name.name
+                view = view_name(name.db, name.name)
                 df = self.spark.sql(to_spark(statement.expression))
                 df.localCheckpoint(eager=True).createOrReplaceTempView(view)
             else:

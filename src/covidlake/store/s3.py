@@ -108,6 +108,10 @@ class S3Store:
         return data
 
     def put(self, key: str, data: bytes) -> None:
+        if len(data) <= PART_SIZE:  # one request, straight from memory
+            self._upload(key, lambda: (self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data), _etag([data])))
+            return
         with tempfile.NamedTemporaryFile(prefix="covidlake-put-") as tmp:
             tmp.write(data)
             tmp.flush()
@@ -115,14 +119,15 @@ class S3Store:
 
     def put_file(self, key: str, path: Path) -> None:
         """Upload, in parts above PART_SIZE, and verify the ETag the server computed."""
-        size = path.stat().st_size
+        if path.stat().st_size <= PART_SIZE:
+            self.put(key, path.read_bytes())
+        else:
+            self._upload(key, lambda: self._multipart(key, path))
+
+    def _upload(self, key: str, send: Any) -> None:
+        """Run `send` (which returns the server's answer and the ETag expected) and check it."""
         try:
-            if size <= PART_SIZE:
-                data = path.read_bytes()
-                out = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-                expected = _etag([data])
-            else:
-                out, expected = self._multipart(key, path)
+            out, expected = send()
         except StoreError:
             raise
         except Exception as exc:
@@ -140,12 +145,12 @@ class S3Store:
                 for number, chunk in enumerate(iter(lambda: f.read(PART_SIZE), b""), start=1):
                     part = self.client.upload_part(Bucket=self.bucket, Key=self._key(key),
                                                    UploadId=uid, PartNumber=number, Body=chunk)
-                    md5 = hashlib.md5(chunk, usedforsecurity=False).hexdigest()
-                    if part["ETag"].strip('"') != md5:
+                    md5 = hashlib.md5(chunk, usedforsecurity=False)
+                    if part["ETag"].strip('"') != md5.hexdigest():
                         raise StoreError(f"writing {self.uri(key)}: part {number} checksum "
                                          "mismatch", hint="the upload was corrupted; run again")
                     parts.append({"PartNumber": number, "ETag": part["ETag"]})
-                    chunks.append(hashlib.md5(chunk, usedforsecurity=False).digest())
+                    chunks.append(md5.digest())
             out = self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=self._key(key), UploadId=uid,
                 MultipartUpload={"Parts": parts})
