@@ -41,6 +41,14 @@ def cli(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = 
     return proc
 
 
+def same_rows(a: list[dict], b: list[dict]) -> bool:
+    """Equal row for row, floats to 1e-9 relative (summation order differs per engine)."""
+    return len(a) == len(b) and all(
+        x.keys() == y.keys() and all(
+            x[k] == pytest.approx(y[k], rel=1e-9) if isinstance(x[k], float) else x[k] == y[k]
+            for k in x) for x, y in zip(a, b, strict=True))
+
+
 def _run(workdir: Path, *extra: str) -> Done:
     workdir.mkdir(parents=True, exist_ok=True)
     lake, warehouse = workdir / "lake", workdir / "wh.duckdb"

@@ -18,6 +18,7 @@ from covidlake.errors import LoadError
 from covidlake.export import StarManifest
 from covidlake.store import ObjectStore
 from covidlake.transform.model import BY_NAME, SCHEMA
+from covidlake.views import VIEWS
 from covidlake.warehouses import Capabilities, LoadTable, Warehouse
 
 
@@ -47,6 +48,13 @@ def plan(manifest: StarManifest, lake: ObjectStore, caps: Capabilities
         yield out
 
 
+def missing_views(warehouse: Warehouse) -> list[str]:
+    """The analyst views a warehouse lacks (one loaded by an older covidlake has none)."""
+    have = set(warehouse.query("SELECT table_name FROM information_schema.tables "
+                               f"WHERE table_schema = '{SCHEMA}'").column(0).to_pylist())
+    return [v.name for v in VIEWS if v.name not in have]
+
+
 def load(lake: ObjectStore, warehouse: Warehouse, run_id: str, *, force: bool = False
          ) -> LoadResult:
     manifest = StarManifest.read(lake)
@@ -54,7 +62,8 @@ def load(lake: ObjectStore, warehouse: Warehouse, run_id: str, *, force: bool = 
         raise LoadError(f"no star schema in {lake.url} (star/_manifest.json is missing)",
                         hint="run `covidlake transform` first")
     rows = {t.name: t.rows for t in manifest.tables}
-    if not force and warehouse.loaded_version(SCHEMA) == manifest.version:
+    if (not force and warehouse.loaded_version(SCHEMA) == manifest.version
+            and not missing_views(warehouse)):
         log.info(f"load: {warehouse.url} already has star version {manifest.version}")
         return LoadResult(manifest.version, False, rows)
     with plan(manifest, lake, warehouse.capabilities) as tables:

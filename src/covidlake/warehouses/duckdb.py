@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from covidlake.errors import LoadError
 from covidlake.lakesql import lit
+from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable
 from covidlake.warehouses.ddl import create_table
 
@@ -50,6 +51,8 @@ class DuckDBWarehouse:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for v in reversed(VIEWS):  # views read the tables (and each other)
+                con.execute(f"DROP VIEW IF EXISTS {schema}.{v.name}")
             for t in reversed(tables):  # facts before the dimensions they reference
                 if t.name in existing:
                     con.execute(f"DROP TABLE {schema}.{t.name}")
@@ -61,6 +64,8 @@ class DuckDBWarehouse:
                 if got != t.rows:
                     raise LoadError(f"{schema}.{t.name}: loaded {got} rows, manifest says "
                                     f"{t.rows}", hint="run transform again, then load")
+            for v in VIEWS:
+                con.execute(render(v, self.capabilities.dialect))
             con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR, "
                         "star_version VARCHAR, loaded_at TIMESTAMP, tables VARCHAR)")
             con.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (?, ?, ?, ?)",

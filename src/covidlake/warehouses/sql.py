@@ -22,6 +22,7 @@ import sqlglot
 
 from covidlake.errors import LoadError, QueryError
 from covidlake.settings import redact
+from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable
 from covidlake.warehouses.ddl import create_table
 
@@ -126,12 +127,17 @@ class SqlWarehouse:
                     raise LoadError(f"{schema}.{t.name}: loaded {got:,} rows, the star has "
                                     f"{t.rows:,}", hint="run transform again, then load")
             step = "swapping the new tables in"
+            for v in reversed(VIEWS):  # they depend on the old tables; made again below
+                cur.execute(f"DROP VIEW IF EXISTS {schema}.{v.name}")
             for t in reversed(tables):
                 cur.execute(f"DROP TABLE IF EXISTS {schema}.{t.name}")
             for t in tables:
                 cur.execute(f"ALTER TABLE {schema}.{t.name}__new RENAME TO {t.name}")
             for stmt in self._after_swap(schema, tables, tag):
                 cur.execute(stmt)
+            step = "creating the analyst views"
+            for v in VIEWS:
+                cur.execute(render(v, self.capabilities.dialect))
             cur.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR(64), "
                         "star_version VARCHAR(64), loaded_at TIMESTAMP, tables VARCHAR(4096))")
             cur.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (%s, %s, %s, %s)",
