@@ -60,6 +60,17 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
+
+
+class Target(StrEnum):
+    lake = "lake"
+    warehouse = "warehouse"
+
+
+On = Annotated[Target, typer.Option(
+    "--on", help="lake: the catalog's tables over the raw files (DuckDB or Athena SQL); "
+    "warehouse: the star tables and covid.v_* views, in the warehouse's own SQL, read-only.")]
 
 
 def _settings(**flags: Any) -> Settings:
@@ -152,8 +163,11 @@ class EngineName(StrEnum):
 
 @app.command()
 def query(sql: Annotated[str, typer.Argument(help="SQL over the lake's tables, by name.")],
-          lake: Lake = None,
+          lake: Lake = None, warehouse: WarehouseOpt = None, on: On = Target.lake,
           format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+          output: Annotated[str | None, typer.Option(
+              "--output", "-o", help="Write the result to this file (needed for parquet).")
+          ] = None,
           engine: Annotated[EngineName | None, typer.Option(
               "--engine", help="duckdb (default) or athena (SQL transpiled to Trino).")] = None,
           catalog: CatalogOpt = None,
@@ -163,13 +177,39 @@ def query(sql: Annotated[str, typer.Argument(help="SQL over the lake's tables, b
           athena_bytes_limit: Annotated[int | None, typer.Option(
               "--athena-bytes-limit", help="Stop a query that scans more bytes.")] = None,
           debug: Debug = None) -> None:
-    """Run SQL over the lake's tables, e.g. "SELECT count(*) FROM us_county"."""
-    from covidlake.query import print_result, run_query
+    """Run SQL, e.g. "SELECT count(*) FROM us_county" (lake) or "SELECT * FROM
+    covid.v_county_latest" (--on warehouse)."""
+    from pathlib import Path
 
-    settings = _settings(lake=lake, debug=debug, engine=engine and engine.value,
-                         catalog=catalog, athena_workgroup=athena_workgroup,
-                         athena_output=athena_output, athena_bytes_limit=athena_bytes_limit)
-    print_result(run_query(settings, sql), format.value, stdout)
+    from covidlake.query import run_query, write_result
+
+    settings = _settings(lake=lake, warehouse=warehouse, debug=debug,
+                         engine=engine and engine.value, catalog=catalog,
+                         athena_workgroup=athena_workgroup, athena_output=athena_output,
+                         athena_bytes_limit=athena_bytes_limit)
+    if format is Format.parquet and output is None:
+        raise typer.BadParameter("parquet needs --output FILE", param_hint="--format")
+    write_result(run_query(settings, sql, on.value), format.value, stdout,
+                 Path(output) if output else None)
+
+
+@app.command()
+def shell(on: Annotated[Target, typer.Argument(help="lake (default) or warehouse.")
+                        ] = Target.lake,
+          lake: Lake = None, warehouse: WarehouseOpt = None, catalog: CatalogOpt = None,
+          debug: Debug = None) -> None:
+    """An interactive SQL prompt on the lake or the warehouse (piped input runs as a
+    script). Statements end with ';'; .help lists the commands."""
+    from covidlake.query import open_session
+    from covidlake.shell import run_shell
+
+    settings = _settings(lake=lake, warehouse=warehouse, catalog=catalog, debug=debug)
+    session = open_session(settings, on.value)
+    try:
+        code = run_shell(session, stdout, log.stderr)
+    finally:
+        session.close()
+    raise typer.Exit(code)
 
 
 @app.command("glue-job")
@@ -189,17 +229,32 @@ def glue_job(
 
 
 @app.command()
-def report(lake: Lake = None, warehouse: WarehouseOpt = None, debug: Debug = None) -> None:
-    """Row counts, data-quality results, the last run and a few analyst answers."""
+def report(lake: Lake = None, warehouse: WarehouseOpt = None, catalog: CatalogOpt = None,
+           html: Annotated[str | None, typer.Option(
+               "--html", help="Write a self-contained HTML report (charts, data quality, "
+               "lineage) to this folder, as index.html.")] = None,
+           debug: Debug = None) -> None:
+    """The analyst's report: in the terminal, or as a self-contained HTML page (--html)."""
     from covidlake.report import report as print_report
     from covidlake.runs import last_run
     from covidlake.store import open_store
     from covidlake.warehouses import open_warehouse
 
-    settings = _settings(lake=lake, warehouse=warehouse, debug=debug)
-    wh = open_warehouse(settings.warehouse)
+    settings = _settings(lake=lake, warehouse=warehouse, catalog=catalog, debug=debug)
+    wh = open_warehouse(settings.warehouse, read_only=True)
     try:
-        print_report(wh, last_run(open_store(settings.lake)), stdout)
+        lake_store = open_store(settings.lake)
+        if html is None:
+            print_report(wh, last_run(lake_store), stdout)
+            return
+        from pathlib import Path
+
+        from covidlake.catalog import open_catalog
+        from covidlake.report.html import write_report
+
+        path = write_report(wh, lake_store, open_catalog(settings.catalog, lake_store),
+                            Path(html))
+        stdout.print(str(path), markup=False)
     finally:
         wh.close()
 

@@ -93,3 +93,11 @@ def last_run(lake: ObjectStore, command: str | None = None) -> RunRecord | None:
         if command is None or record.command == command:
             return record
     return None
+
+
+def read_run(lake: ObjectStore, run_id: str) -> RunRecord | None:
+    """The record of one run, or None when the lake has none by that id."""
+    key = f"{PREFIX}{run_id}.json"
+    if "/" in run_id or not lake.exists(key):
+        return None
+    return RunRecord.from_dict(json.loads(lake.get(key)))

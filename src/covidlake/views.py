@@ -6,7 +6,8 @@ own (PostgreSQL, Redshift). What keeps them identical everywhere:
 - every division is over DOUBLE (PostgreSQL would divide integers as integers);
 - day arithmetic is a join on `date - INTERVAL n DAY`, so a missing day gives NULL instead
   of silently averaging over the wrong window (a ROWS frame would);
-- no RANGE frames, FILTER clauses or other constructs Redshift lacks.
+- no RANGE frames, FILTER clauses or other constructs Redshift lacks;
+- sums are cast to BIGINT (SUM of BIGINT is HUGEINT in DuckDB, NUMERIC in PostgreSQL).
 
 Sources, chosen per question: US cases and deaths come from the New York Times series (the
 only US source complete at state and county level over the whole period); testing and
@@ -83,7 +84,8 @@ VIEWS: tuple[View, ...] = (
          "and territories (and how many reported), new ones and 7-day averages; CTP national "
          "testing and hospitalisations.", """
         WITH n AS (
-            SELECT date, SUM(cases) AS cases, SUM(deaths) AS deaths,
+            SELECT date, CAST(SUM(cases) AS BIGINT) AS cases,
+                   CAST(SUM(deaths) AS BIGINT) AS deaths,
                    COUNT(cases) AS states_reporting
             FROM covid.v_daily_state GROUP BY date),
         c AS (
@@ -134,8 +136,9 @@ VIEWS: tuple[View, ...] = (
          f"""
         SELECT r.region_key, COALESCE(r.province_state, r.state_abbr) AS state, r.state_abbr,
                r.fips, r.population, COUNT(*) AS hospitals,
-               SUM(h.num_licensed_beds) AS licensed_beds,
-               SUM(h.num_staffed_beds) AS staffed_beds, SUM(h.num_icu_beds) AS icu_beds,
+               CAST(SUM(h.num_licensed_beds) AS BIGINT) AS licensed_beds,
+               CAST(SUM(h.num_staffed_beds) AS BIGINT) AS staffed_beds,
+               CAST(SUM(h.num_icu_beds) AS BIGINT) AS icu_beds,
                {_per_100k("SUM(h.num_staffed_beds)", "r.population")} AS staffed_beds_per_100k,
                {_per_100k("SUM(h.num_icu_beds)", "r.population")} AS icu_beds_per_100k
         FROM covid.dim_hospital h

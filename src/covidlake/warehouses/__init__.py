@@ -53,21 +53,27 @@ class Warehouse(Protocol):
         """Replace the schema's tables with `tables`, all or nothing."""
         ...
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pa.Table: ...
+    def query(self, sql: str, params: list[Any] | None = None, *, native: bool = False
+              ) -> pa.Table:
+        """Rows as Arrow. `sql` is in DuckDB's dialect and rendered for the warehouse, unless
+        `native` says it is written in the warehouse's own already (the shell's case)."""
+        ...
 
     def close(self) -> None: ...
 
 
-def open_warehouse(url: str) -> Warehouse:
+def open_warehouse(url: str, *, read_only: bool = False) -> Warehouse:
     """`./covidlake.duckdb` or `duckdb:///path/file.duckdb`; `postgresql://user@host:port/db`;
     `redshift://user@host:5439/db?iam_role=arn:...`. Passwords come from PGPASSWORD or
-    ~/.pgpass (libpq's conventions); one typed into the URL works but is never printed."""
+    ~/.pgpass (libpq's conventions); one typed into the URL works but is never printed.
+    `read_only`: for readers (report, query, shell); a DuckDB file then admits other readers,
+    and PostgreSQL and Redshift roll back every query's transaction anyway."""
     scheme = urlparse(url).scheme if "://" in url else "duckdb"
     if scheme == "duckdb":
         from covidlake.warehouses.duckdb import DuckDBWarehouse
 
         path = url.split("://", 1)[1] if "://" in url else url
-        return DuckDBWarehouse(path[1:] if path.startswith("//") else path)
+        return DuckDBWarehouse(path[1:] if path.startswith("//") else path, read_only)
     if scheme in ("postgresql", "postgres"):
         from covidlake.warehouses.postgres import PostgresWarehouse
 

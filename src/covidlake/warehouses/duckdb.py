@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from covidlake.errors import LoadError
+from covidlake.errors import LoadError, QueryError
 from covidlake.lakesql import lit
 from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable
@@ -23,12 +23,16 @@ HISTORY = "load_history"
 class DuckDBWarehouse:
     capabilities = CAPABILITIES
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, read_only: bool = False) -> None:
         self.path = Path(path).expanduser()
         self.url = f"duckdb://{self.path}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.path.exists():
+            raise LoadError(f"no warehouse at {self.path}",
+                            hint="run `covidlake run` (or `covidlake load`) first")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(str(self.path))
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             raise LoadError(f"cannot open warehouse {self.path}: {exc}",
                             hint="is another covidlake process using it?") from exc
@@ -80,8 +84,13 @@ class DuckDBWarehouse:
                             f"{str(exc).splitlines()[0]}",
                             hint="fix the cause and run load again") from exc
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).to_arrow_table()
+    def query(self, sql: str, params: list[Any] | None = None, *, native: bool = False
+              ) -> pa.Table:
+        """SQL in DuckDB's dialect (which is this warehouse's own: `native` changes nothing)."""
+        try:
+            return self.con.execute(sql, params or []).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed on {self.url}: {exc}") from exc
 
     def close(self) -> None:
         self.con.close()

@@ -86,10 +86,15 @@ class SqlWarehouse:
         """SQL written in DuckDB's dialect, in this warehouse's."""
         return sqlglot.transpile(sql, read="duckdb", write=self.capabilities.dialect)[0]
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+    def query(self, sql: str, params: list[Any] | None = None, *, native: bool = False
+              ) -> pa.Table:
+        """SQL in DuckDB's dialect, rendered for this warehouse; `native`: already in its own."""
         cur = self.con.cursor()
         try:
-            cur.execute(self.render(sql), params or None)
+            cur.execute(sql if native else self.render(sql), params or None)
+            if cur.description is None:  # a statement without rows (the shell's SET, ...)
+                self.con.rollback()
+                return pa.table({})
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
             self.con.rollback()  # read-only; end the implicit transaction
