@@ -45,7 +45,8 @@ VIEWS: tuple[View, ...] = (
     View("v_daily_state",
          "One row per US state or territory and day: NYT cumulative cases and deaths, new "
          "ones (day over day and 7-day average), per 100k, and CTP testing (cumulative and "
-         "7-day positivity) and hospitalisations.", f"""
+         "7-day positivity: NULL when the week's negatives did not grow, i.e. were not "
+         "reported, or its positives fell) and hospitalisations.", f"""
         WITH s AS (
             SELECT r.region_key, d.date, COALESCE(r.province_state, r.state_abbr) AS state,
                    r.state_abbr, r.fips, r.population, f.nyt_cases AS cases,
@@ -69,9 +70,7 @@ VIEWS: tuple[View, ...] = (
                s.positive, s.negative, s.positive + s.negative AS tests,
                CAST(s.positive AS DOUBLE) * 100 / NULLIF(s.positive + s.negative, 0)
                    AS positivity_pct,
-               CASE WHEN (s.positive + s.negative) - (w.positive + w.negative) > 0
-                         AND s.positive - w.positive BETWEEN 0
-                             AND (s.positive + s.negative) - (w.positive + w.negative)
+               CASE WHEN s.positive >= w.positive AND s.negative > w.negative
                     THEN CAST(s.positive - w.positive AS DOUBLE) * 100
                          / ((s.positive + s.negative) - (w.positive + w.negative))
                END AS positivity_7d_pct,

@@ -55,6 +55,11 @@ def compact(v: float | None, digits: int = 3) -> str:
     return _sig(v, digits)
 
 
+def _short(text: str, n: int) -> str:
+    """`text` cut to n characters, with an ellipsis when cut (the full text is in a tooltip)."""
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
 def _sig(v: float, digits: int) -> str:
     if v == int(v):
         return str(int(v))
@@ -90,7 +95,9 @@ def date_ticks(lo: date, hi: date) -> list[tuple[date, str]]:
     >>> [label for _, label in date_ticks(date(2020, 3, 15), date(2020, 4, 5))]
     ['Mar 16', 'Mar 23', 'Mar 30']
     >>> [label for _, label in date_ticks(date(2020, 1, 22), date(2020, 6, 30))]
-    ['Feb 2020', 'Mar', 'Apr', 'May', 'Jun']
+    ['Feb|2020', 'Mar', 'Apr', 'May', 'Jun']
+
+    A year goes on a second line (after `|`) under the first tick and each January.
     """
     span = (hi - lo).days
     if span <= 70:
@@ -112,7 +119,7 @@ def date_ticks(lo: date, hi: date) -> list[tuple[date, str]]:
             break
         if (m - 1) % months == 0:
             first = not out or m == 1
-            out.append((d, f"{d:%b %Y}" if first else f"{d:%b}"))
+            out.append((d, f"{d:%b}|{d.year}" if first else f"{d:%b}"))
     return out
 
 
@@ -192,7 +199,7 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", width
         return _empty(width, height, title)
     days, (lo, hi) = ext
     ticks = nice_ticks(lo, hi)
-    left, top, bottom = 58, 34, 34
+    left, top, bottom = 58, 34, 40
     f = _Frame(left, top, width - left - 16, height - top - bottom, days, (ticks[0], ticks[-1]))
     body = [f'<text x="{left}" y="18" font-size="14" font-weight="600" fill="{INK}">'
             f'{escape(title)}</text>']
@@ -203,9 +210,13 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str = "", width
                     f'text-anchor="end" fill="{MUTED}">{compact(t)}</text>')
     for d, label in date_ticks(*days):
         x = f.x(d)
+        month, _, year = label.partition("|")
         body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + f.h}" y2="{top + f.h + 4}" '
-                    f'stroke="{MUTED}"/><text x="{x:.1f}" y="{top + f.h + 17}" font-size="11" '
-                    f'text-anchor="middle" fill="{MUTED}">{escape(label)}</text>')
+                    f'stroke="{MUTED}"/><text x="{x:.1f}" y="{top + f.h + 16}" font-size="11" '
+                    f'text-anchor="middle" fill="{MUTED}">{escape(month)}</text>')
+        if year:
+            body.append(f'<text x="{x:.1f}" y="{top + f.h + 29}" font-size="10" '
+                        f'text-anchor="middle" fill="{MUTED}">{year}</text>')
     if y_label:
         body.append(f'<text transform="translate(13,{top + f.h / 2}) rotate(-90)" '
                     f'font-size="11" text-anchor="middle" fill="{MUTED}">{escape(y_label)}</text>')
@@ -243,7 +254,8 @@ def small_multiples(panels: Sequence[Panel], *, title: str, columns: int = 6,
                     f'</title><rect x="{px + 2}" y="{py + 2}" width="{panel_width - 4}" '
                     f'height="{panel_height - 4}" fill="#fafafa" stroke="{GRID}"/>'
                     f'<text x="{px + 8}" y="{py + 15}" font-size="11" font-weight="600" '
-                    f'fill="{INK}">{escape(p.label[:18])}</text><text x="{px + panel_width - 8}"'
+                    f'fill="{INK}">{escape(_short(p.label, 17))}</text>'
+                    f'<text x="{px + panel_width - 8}"'
                     f' y="{py + 15}" font-size="10" text-anchor="end" fill="{MUTED}">'
                     f'{escape(p.note)}</text><line x1="{f.x0}" x2="{f.x0 + f.w}" '
                     f'y1="{f.y(0):.1f}" y2="{f.y(0):.1f}" stroke="{GRID}"/>')
@@ -277,7 +289,7 @@ def bar_chart(items: Sequence[tuple[str, float | None]], *, title: str, unit: st
         w = max(v, 0) * scale
         text = value_format.format(v) + unit
         body.append(f'<text x="{left - 6}" y="{y + bar - 4}" font-size="11" text-anchor="end" '
-                    f'fill="{INK}">{escape(label[:24])}</text><rect x="{left}" y="{y}" '
+                    f'fill="{INK}">{escape(_short(label, 24))}</text><rect x="{left}" y="{y}" '
                     f'width="{w:.1f}" height="{bar}" fill="{color}"><title>{escape(label)}: '
                     f'{escape(text)}</title></rect><text x="{left + w + 4:.1f}" '
                     f'y="{y + bar - 4}" font-size="10" fill="{MUTED}">{escape(text)}</text>')

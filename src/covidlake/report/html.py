@@ -268,8 +268,9 @@ def _testing(d: ReportData) -> str:
                           ("positive", "positive (cumulative)", 0),
                           ("tests", "tests (cumulative)", 0)]
     return _figure(chart, "New positive results as a share of new test results over the 7 days "
-                   "to each state's last report; left out where the week's counts were revised "
-                   "downwards.", _table("positivity", latest, cols))
+                   "to each state's last usable report: a week in which the state reported no "
+                   "new negative results, or revised its positives down, is skipped.",
+                   _table("positivity", latest, cols))
 
 
 def _counties(d: ReportData) -> str:
@@ -281,7 +282,8 @@ def _counties(d: ReportData) -> str:
     chart = small_multiples(panels, title="Cumulative deaths per 100,000 people: the "
                             f"{len(rank)} hardest-hit counties (NYT)", columns=6)
     cols: list[Column] = [("county", "county", 0), ("state_abbr", "state", 0),
-                          ("population", "population", 0), ("date", "as of", 0),
+                          ("fips", "FIPS", 0), ("population", "population", 0),
+                          ("date", "as of", 0),
                           ("deaths", "deaths", 0), ("deaths_per_100k", "per 100k", 1)]
     return _figure(chart, f"Counties with at least {MIN_COUNTY_POPULATION:,} people (Census "
                    "2018 estimate), ranked by cumulative deaths per 100,000 on their last "
@@ -312,7 +314,7 @@ def _quality(d: ReportData) -> str:
     tally: dict[str, int] = defaultdict(int)
     for r in dq:
         tally[r["status"]] += 1
-    summary = ", ".join(f'<span class="badge s-{s}">{n} {s}</span>' for s, n in sorted(
+    summary = " ".join(f'<span class="badge s-{s}">{n} {s}</span>' for s, n in sorted(
         tally.items()))
     recon = d.manifest.reconciliation if d.manifest else []
     rec_rows = [{**r, "reasons": "; ".join(f"{k}: {v:,}" for k, v in r["reasons"].items())}
