@@ -192,3 +192,21 @@ def test_overrides_file_forces_a_type_and_counts_misfits(lake: ObjectStore, tmp_
     assert t.column("day").bad_count == 1
     assert _rows(lake, "SELECT day FROM t ORDER BY id") == [
         {"day": dt.date(2020, 1, 1)}, {"day": dt.date(2020, 1, 2)}, {"day": None}]
+
+
+@pytest.mark.parametrize(("body", "code", "count"), [
+    # R's write.csv: text quoted, missing values a bare NA (the JHU full-period files)
+    (b'"code","count"\n"AF",3\n"NA",NA\n"NA",4\n"BR",5\n', ["AF", "BR", "NA", "NA"],
+     [3, 5, None, 4]),
+    # nothing quoted: NA is a value (Namibia's code), so count's NA is a bad value
+    (b"code,count\nAF,3\nNA,1\nBR,5\n", ["AF", "BR", "NA"], [3, 5, 1]),
+])
+def test_a_bare_na_is_null_only_where_text_is_quoted(lake: ObjectStore, body: bytes,
+                                                    code: list[str], count: list) -> None:
+    lake.put("raw/t/a.csv", body)
+    table, _ = _crawl(lake)
+    assert table.column("count").type == "BIGINT" and table.column("count").bad_count == 0
+    assert table.column("code").type == "VARCHAR"
+    rows = _rows(lake, "SELECT code, count FROM t ORDER BY code, count NULLS FIRST")
+    assert [r["code"] for r in rows] == code
+    assert [r["count"] for r in rows] == count

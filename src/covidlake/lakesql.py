@@ -50,6 +50,7 @@ def reader(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
         f"delim={lit(dialect.delimiter)}, quote={lit(dialect.quote)}, "
         f"escape={lit(dialect.escape)}, encoding={lit(encoding)}, "
         f"compression={compression}, auto_detect=false, filename=true, ignore_errors=true"
+        + (f", nullstr={lit(dialect.null)}, allow_quoted_nulls=false" if dialect.null else "")
         + (f", store_rejects=true, rejects_table={lit(rejects + '_errors')}, "
            f"rejects_scan={lit(rejects + '_scans')}" if rejects else "")
         + ")"

@@ -23,6 +23,7 @@ class Dialect:
     escape: str = '"'  # '"' = quotes doubled inside quoted fields; or '\\'
     header_lines: int = 1  # 0 = no header; 2 = a second header line (the Census file)
     compression: str = ""  # "" | gzip
+    null: str = ""  # a bare (unquoted) field meaning NULL, as R writes NA; quoted, it is text
 
 
 @dataclass

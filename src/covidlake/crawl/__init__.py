@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from covidlake import log
+from covidlake import duck, log
 from covidlake.catalog import Catalog, ColumnDef, FileEntry, FileGroup, TableDef
 from covidlake.crawl.classify import classify
 from covidlake.crawl.infer import (
@@ -65,7 +65,7 @@ def crawl(lake: ObjectStore, catalog: Catalog, tables: tuple[SourceTable, ...] =
         raise CatalogError(f"unknown --on-schema-change {on_schema_change!r}",
                            hint=f"one of {', '.join(POLICIES)}")
     if con is None:
-        con = duckdb.connect()
+        con = duck.connect()
         lake.configure_duckdb(con)
     manifest = read_manifest(lake)
     result = CrawlResult()

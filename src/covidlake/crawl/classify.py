@@ -166,6 +166,28 @@ def _quote_and_escape(text: str, delimiter: str) -> tuple[str, str]:
     return quote, escape
 
 
+NULL_TOKENS = ("NA", "NULL", "N/A")
+
+
+def _null_token(text: str, dialect: Dialect) -> str:
+    r"""The token a file writes, unquoted, for a missing value while it quotes its text (R's
+    write.csv writes `"Afghanistan",NA`): read as NULL. A file that quotes nothing gets none,
+    so Namibia's country code NA stays text.
+
+    >>> _null_token('"a","b"\n"x",NA\n"y",1\n', Dialect())
+    'NA'
+    >>> _null_token('code,name\nNA,Namibia\n', Dialect())
+    ''
+    """
+    d, q = re.escape(dialect.delimiter), re.escape(dialect.quote)
+    if not re.search(f"(^|{d}){q}[^{q}\n]*[A-Za-z][^{q}\n]*{q}({d}|\r?$)", text, re.M):
+        return ""  # text is not quoted: a bare NA could be a value
+    for token in NULL_TOKENS:
+        if re.search(f"(^|{d}){re.escape(token)}({d}|\r?$)", text, re.M):
+            return token
+    return ""
+
+
 def _parse(text: str, delimiter: str, quote: str = '"', escape: str = '"') -> list[list[str]]:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True,
                         quotechar=quote, doublequote=escape == quote,
@@ -198,6 +220,7 @@ def _classify_csv(key: str, text: str, dialect: Dialect
             best = (score, delim, quote, escape, rows)
     assert best is not None
     _, dialect.delimiter, dialect.quote, dialect.escape, rows = best
+    dialect.null = _null_token(text, dialect)
     width = max(len(r) for r in rows)
     dialect.header_lines = detect_header(rows)
     if dialect.header_lines == 0:

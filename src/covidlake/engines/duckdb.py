@@ -7,6 +7,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from covidlake import duck
 from covidlake.catalog import Catalog
 from covidlake.errors import QueryError
 from covidlake.lakesql import ident, table_select
@@ -19,7 +20,7 @@ class DuckDBEngine:
     def __init__(self, lake: ObjectStore, catalog: Catalog,
                  con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.lake = lake
-        self.con = con or duckdb.connect()
+        self.con = con or duck.connect()
         lake.configure_duckdb(self.con)
         self.con.execute("CREATE SCHEMA IF NOT EXISTS src")
         root = lake.uri("").rstrip("/") + "/"

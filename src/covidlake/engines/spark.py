@@ -220,7 +220,9 @@ class SparkEngine:
             df = reader.schema(schema).csv(
                 paths, sep=d.delimiter, quote=d.quote, escape=d.escape, header=False,
                 multiLine=True, ignoreLeadingWhiteSpace=True, ignoreTrailingWhiteSpace=False,
-                encoding="ISO-8859-1" if d.encoding == "latin-1" else "UTF-8")
+                encoding="ISO-8859-1" if d.encoding == "latin-1" else "UTF-8",
+                # Spark has no quoted/unquoted distinction: a quoted NA is NULL there too
+                **({"nullValue": d.null} if d.null else {}))
             cols = [F.col(f"c{i}") for i in range(len(names))]
         return df.select(*cols, F.input_file_name().alias("filename"))
 
