@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lock sample clean
+.PHONY: run test test-fast lint lock sample clean bench
 
 # Installs the locked versions (requirements.lock), then the project itself.
 $(STAMP): pyproject.toml requirements.lock
@@ -39,3 +39,8 @@ sample:
 
 clean:
 	rm -rf $(VENV) lake covidlake.duckdb covidlake.duckdb.wal
+
+# A benchmark, not a test: see bench/bench.py. BENCH="full scale x10 --spark" for more.
+BENCH ?= sample full scale
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py $(BENCH)

@@ -109,7 +109,8 @@ def session(app: str = "covidlake") -> Any:
     except ImportError as exc:
         raise CovidlakeError("the Spark engine needs PySpark",
                              hint="pip install 'covidlake[spark]' (and Java 17)") from exc
-    spark = (SparkSession.builder.master("local[*]").appName(app)
+    master = os.environ.get("COVIDLAKE_SPARK_MASTER", "local[*]")  # local[2], a cluster URL
+    spark = (SparkSession.builder.master(master).appName(app)
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.host", "127.0.0.1")

@@ -1,0 +1,346 @@
+"""`make bench`: what the pipeline costs, measured against the machine's floor.
+
+Workloads (choose with arguments; default: all but x10, which needs ~7 GB of disk):
+
+- sample: the bundled sample;
+- full:   the mirror, ../shared/data/covid19-lake;
+- scale:  the mirror with its JHU folder replaced by the 1,143 full-period daily files of
+          ../shared/data/extras/jhu-full-period.tar.xz (4.3M rows, 2020-01 to 2023-03);
+- x10:    scale with the JHU files replicated ten times in time: copy k (k = 0..9) of the
+          file for MM-DD-YYYY is named MM-DD-(YYYY + 4k), its Date_Published shifted the same
+          way (4 years keep leap days on leap years). Synthetic, and labelled so: it measures
+          how cost grows, it is not data.
+
+For each: the floor (one DuckDB query in a fresh process that reads every source file once,
+as lines, and counts them), a full run into a fresh lake and warehouse (wall time per stage
+and in total, peak RSS, rows per second, bytes read and written), a no-op re-run, and, for
+full and scale, a one-new-day run (the last JHU day withheld, then added). `--spark` adds the
+transform on Spark (local[2]) for scale. Results: bench/results/<UTC time>.json and latest.json.
+
+    .venv/bin/python bench/bench.py full scale --spark
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("COVIDLAKE_SHARED", ROOT.parent / "shared" / "data"))
+MIRROR = SHARED / "covid19-lake"
+EXTRAS = SHARED / "extras" / "jhu-full-period.tar.xz"
+SAMPLE = ROOT / "src" / "covidlake" / "sample" / "covid19-lake"
+JHU = "enigma-jhu/csv"
+WORKLOADS = ("sample", "full", "scale", "x10")
+TARGETS = {  # workload -> (max total / floor, max peak RSS in MB)
+    "full": (2.0, None),
+    "scale": (3.0, 2048),
+    "x10": (None, 4096),
+}
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    read_mb: float  # block I/O of the process (page-cache hits are not counted)
+    written_mb: float
+    exit_code: int
+    stderr_tail: str = ""
+
+
+@dataclass
+class Result:
+    workload: str
+    source_files: int
+    source_mb: float
+    floor: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    noop: dict[str, Any] = field(default_factory=dict)
+    new_day: dict[str, Any] = field(default_factory=dict)
+    spark: dict[str, Any] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd`, with its own rusage (wait4): wall time, peak RSS, block I/O."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode(errors="replace")  # drains it; the child never blocks
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Measured(round(seconds, 2), round(usage.ru_maxrss / 1024, 1),
+                    round(usage.ru_inblock * 512 / 2**20, 1),
+                    round(usage.ru_oublock * 512 / 2**20, 1), proc.returncode,
+                    "\n".join(err.strip().splitlines()[-5:]))
+
+
+def files_of(source: Path) -> list[Path]:
+    return sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+FLOOR = """
+import sys, duckdb
+files = [l for l in sys.stdin.read().splitlines() if l]
+lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+print(duckdb.connect().execute(
+    f"SELECT count(*) FROM read_csv({lst}, columns={{'line': 'VARCHAR'}}, delim='\\x01', "
+    "quote='', escape='', header=false, auto_detect=false, strict_mode=false)").fetchone()[0])
+"""
+
+
+def floor(source: Path, work: Path) -> dict[str, Any]:
+    """Every source file read once, as lines, in one DuckDB query in a fresh process."""
+    listing = work / "floor-files.txt"
+    listing.write_text("\n".join(str(p) for p in files_of(source)))
+    start = time.perf_counter()
+    with listing.open() as stdin:
+        proc = subprocess.run([sys.executable, "-c", FLOOR], stdin=stdin, text=True,
+                              capture_output=True, check=True)
+    return {"seconds": round(time.perf_counter() - start, 2), "lines": int(proc.stdout)}
+
+
+def covidlake(*args: str) -> list[str]:
+    return [sys.executable, "-m", "covidlake", *args, "--quiet"]
+
+
+def last_record(lake: Path) -> dict[str, Any]:
+    runs = sorted((lake / "_runs").glob("*.json"))
+    return json.loads(runs[-1].read_text())
+
+
+def du_mb(*paths: Path) -> float:
+    total = 0
+    for p in paths:
+        if p.is_file():
+            total += p.stat().st_size
+        elif p.is_dir():
+            total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return round(total / 2**20, 1)
+
+
+def pipeline(source: Path, work: Path, name: str) -> tuple[dict[str, Any], Path, Path]:
+    lake, wh = work / f"{name}-lake", work / f"{name}.duckdb"
+    shutil.rmtree(lake, ignore_errors=True)
+    wh.unlink(missing_ok=True)
+    m = measure(covidlake("run", "--source", str(source), "--lake", str(lake),
+                          "--warehouse", str(wh)), work)
+    if m.exit_code:
+        raise SystemExit(f"bench: covidlake run on {source} failed:\n{m.stderr_tail}")
+    rec = last_record(lake)
+    rows_in = sum(r["rows_read"] for r in rec["reconciliation"])
+    out = {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
+           "rows_in": rows_in, "rows_per_second": round(rows_in / m.seconds),
+           "lake_mb": du_mb(lake), "warehouse_mb": du_mb(wh),
+           "star_version": rec["star_version"]}
+    return out, lake, wh
+
+
+def rerun(source: Path, lake: Path, wh: Path, work: Path) -> dict[str, Any]:
+    m = measure(covidlake("run", "--source", str(source), "--lake", str(lake),
+                          "--warehouse", str(wh)), work)
+    rec = last_record(lake)
+    return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]}}
+
+
+def link_tree(src: Path, dst: Path, skip: str | None = None) -> None:
+    """`dst` mirrors `src` with hard links (copies across file systems), leaving out the
+    folder `skip` (relative)."""
+    for p in files_of(src):
+        rel = p.relative_to(src)
+        if skip and str(rel).startswith(skip + "/"):
+            continue
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            try:
+                os.link(p, target)
+            except OSError:
+                shutil.copy2(p, target)
+
+
+def scale_source(work: Path) -> Path:
+    src = work / "scale-src"
+    if (src / ".complete").exists():
+        return src
+    if not EXTRAS.exists():
+        raise SystemExit(f"bench: {EXTRAS} is missing (the scale workload needs it)")
+    shutil.rmtree(src, ignore_errors=True)
+    link_tree(MIRROR, src, skip=JHU)
+    jhu = src / JHU
+    jhu.mkdir(parents=True)
+    with tarfile.open(EXTRAS) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(".csv"):
+                member.name = Path(member.name).name
+                tar.extract(member, jhu, filter="data")
+    (src / ".complete").touch()
+    return src
+
+
+DAY = re.compile(rb'^"(\d\d)-(\d\d)-(\d{4})"', re.M)
+
+
+def x10_source(work: Path) -> Path:
+    src, scale = work / "x10-src", scale_source(work)
+    if (src / ".complete").exists():
+        return src
+    shutil.rmtree(src, ignore_errors=True)
+    link_tree(scale, src, skip=JHU)
+    (src / JHU).mkdir(parents=True)
+    for f in files_of(scale / JHU):
+        mm, dd, yyyy = f.stem.split("-")
+        data = f.read_bytes()
+        for k in range(10):
+            name = src / JHU / f"{mm}-{dd}-{int(yyyy) + 4 * k}.csv"
+            if k == 0:
+                os.link(f, name)
+                continue
+            name.write_bytes(DAY.sub(lambda m, k=k: b'"%s-%s-%d"' % (
+                m.group(1), m.group(2), int(m.group(3)) + 4 * k), data))
+    (src / ".complete").touch()
+    return src
+
+
+def sources(workload: str, work: Path) -> Path:
+    if workload == "sample":
+        return SAMPLE
+    if workload == "full":
+        if not MIRROR.is_dir():
+            raise SystemExit(f"bench: the mirror is missing at {MIRROR}")
+        return MIRROR
+    return scale_source(work) if workload == "scale" else x10_source(work)
+
+
+def new_day(source: Path, work: Path, name: str) -> dict[str, Any]:
+    """Withhold the last JHU day, run, add it, and time that run."""
+    src = work / f"{name}-minus-a-day"
+    shutil.rmtree(src, ignore_errors=True)
+    link_tree(source, src)
+    last = max(files_of(src / JHU), key=lambda p: (p.stem[-4:], p.stem[:5]))
+    held = work / f"{name}-{last.name}"
+    shutil.move(last, held)
+    _, lake, wh = pipeline(src, work, f"{name}-newday")
+    shutil.move(held, last)
+    out = rerun(src, lake, wh, work)
+    out["day"] = last.name
+    shutil.rmtree(src, ignore_errors=True)
+    return out
+
+
+def spark_transform(lake: Path, work: Path) -> dict[str, Any]:
+    m = measure(covidlake("transform", "--lake", str(lake), "--engine", "spark", "--force"),
+                work, {"COVIDLAKE_SPARK_MASTER": "local[2]"})
+    rec = last_record(lake)
+    return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
+            "star_version": rec["star_version"]}
+
+
+def bench(workload: str, work: Path, spark: bool) -> Result:
+    source = sources(workload, work)
+    files = files_of(source)
+    res = Result(workload, len(files), du_mb(*files))
+    print(f"bench {workload}: {len(files):,} files, {res.source_mb:,} MB", file=sys.stderr)
+    res.floor = floor(source, work)
+    res.run, lake, wh = pipeline(source, work, workload)
+    res.noop = rerun(source, lake, wh, work)
+    if workload in ("full", "scale"):
+        res.new_day = new_day(source, work, workload)
+    if spark and workload == "scale":
+        res.spark = spark_transform(lake, work)
+    total, base = res.run["seconds"], max(res.floor["seconds"], 1e-3)
+    res.ratios = {"run_to_floor": round(total / base, 2),
+                  "noop_seconds": res.noop["seconds"]}
+    if res.new_day:
+        res.ratios["new_day_to_run"] = round(res.new_day["seconds"] / total, 3)
+    ratio_max, rss_max = TARGETS.get(workload, (None, None))
+    if ratio_max:
+        res.targets["run_to_floor"] = {"target": ratio_max,
+                                       "met": res.ratios["run_to_floor"] <= ratio_max}
+    if rss_max:
+        res.targets["peak_rss_mb"] = {"target": rss_max,
+                                      "met": res.run["peak_rss_mb"] <= rss_max}
+    if workload == "full":
+        res.targets["noop_seconds"] = {"target": 2.0, "met": res.noop["seconds"] < 2.0}
+        res.targets["new_day_to_run"] = {"target": 0.1,
+                                         "met": res.ratios["new_day_to_run"] < 0.1}
+    return res
+
+
+def machine() -> dict[str, Any]:
+    import duckdb
+
+    mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
+    return {"cpus": os.cpu_count(), "memory_gb": round(int(mem) / 2**20, 1),
+            "python": platform.python_version(), "duckdb": duckdb.__version__,
+            "platform": platform.platform()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("workloads", nargs="*", choices=WORKLOADS,
+                    default=["sample", "full", "scale"])
+    ap.add_argument("--spark", action="store_true", help="also the Spark transform on scale")
+    ap.add_argument("--work", default=os.environ.get("COVIDLAKE_BENCH_DIR",
+                                                     str(ROOT / "bench" / "work")))
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for w in args.workloads:
+        results.append(bench(w, work, args.spark))
+    doc: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                           "machine": machine(), "results": [asdict(r) for r in results]}
+    by = {r.workload: r for r in results}
+    if "scale" in by and "x10" in by:  # does cost grow at most linearly?
+        growth = by["x10"].ratios["run_to_floor"] / by["scale"].ratios["run_to_floor"]
+        doc["x10_ratio_of_ratios"] = {"value": round(growth, 2), "target": 1.2,
+                                      "met": growth <= 1.2}
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1)
+    (out / f"{doc['at'].replace(':', '')}.json").write_text(text)
+    (out / "latest.json").write_text(text)
+    report(doc)
+
+
+def report(doc: dict[str, Any]) -> None:
+    print(f"{'workload':8} {'floor s':>8} {'run s':>8} {'ratio':>6} {'RSS MB':>8} "
+          f"{'rows/s':>10} {'no-op s':>8} {'new day':>8}  stages")
+    for r in doc["results"]:
+        nd = r["new_day"].get("seconds", "")
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in r["run"]["stages"].items())
+        print(f"{r['workload']:8} {r['floor']['seconds']:>8} {r['run']['seconds']:>8} "
+              f"{r['ratios']['run_to_floor']:>6} {r['run']['peak_rss_mb']:>8} "
+              f"{r['run']['rows_per_second']:>10,} {r['noop']['seconds']:>8} {nd:>8}  "
+              f"{stages}")
+        for name, t in r["targets"].items():
+            print(f"    target {name} <= {t['target']}: {'met' if t['met'] else 'NOT met'}")
+        if r["spark"]:
+            print(f"    spark transform: {r['spark']['seconds']} s, "
+                  f"{r['spark']['peak_rss_mb']} MB (stages {r['spark']['stages']})")
+    if "x10_ratio_of_ratios" in doc:
+        print(f"x10 growth (ratio of ratios): {doc['x10_ratio_of_ratios']}")
+
+
+if __name__ == "__main__":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 8192), hard), hard))
+    main()
