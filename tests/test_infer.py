@@ -37,7 +37,8 @@ def _decide(tmp_path: Path, name: str, values: list[str]) -> tuple[str, list[str
     stats = [*row[2:], *[0] * len(DATE_STATS)]
     dates = duckdb.connect().execute(
         stats_sql([str(path)], Dialect(header_lines=1), [name], [0], dates=True)).fetchone()
-    stats[len(BASIC_STATS):] = dates[2:]
+    if dates is not None:  # no row: the column holds no value to parse
+        stats[len(BASIC_STATS):] = [x or 0 for x in dates[2:]]
     return decide(snake(name), merge([stats]))
 
 

@@ -337,10 +337,9 @@ def _file_stats(table: str, group: FileGroup, keys: list[str], files: dict[str, 
     if not dated:
         return
     sql = stats_sql(paths, group.dialect, originals, dated, dates=True)
-    for row in _run(con, sql, table, keys):
+    for row in _run(con, sql, table, keys):  # a file and column; 0 where no row (all NULL)
         entry = files[row[0].replace(root, "")]
-        for j, i in enumerate(dated):
-            entry.stats[originals[i]][nb:] = row[2 + j * nd: 2 + (j + 1) * nd]
+        entry.stats[originals[row[1]]][nb:] = [x or 0 for x in row[2:2 + nd]]
 
 
 REJECTS = "covidlake_rejects"

@@ -14,6 +14,7 @@ import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,6 +24,7 @@ from covidlake.errors import SourceError
 
 HEAD_BYTES = 256 * 1024
 SNIFF_CHARS = 64 * 1024
+QUOTE_SNIFF_CHARS = 16 * 1024  # enough lines to see how fields are quoted
 DELIMITERS = (",", "\t", ";", "|")
 _NUM = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _DATE = re.compile(r"\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?([ T]\d{1,2}:\d{2}(:\d{2})?Z?)?")
@@ -38,6 +40,7 @@ class Classified:
     declared: dict[str, str] = field(default_factory=dict)  # types a Parquet file declares
 
 
+@lru_cache(maxsize=1 << 16)  # values repeat across rows and files (names, dates)
 def _kind(value: str) -> str | None:
     v = value.strip()
     if not v:
@@ -208,8 +211,11 @@ def _classify_csv(key: str, text: str, dialect: Dialect
     if len(text) > SNIFF_CHARS:  # 200 rows are parsed at most; sniff on what covers them
         text = text[: text.rfind("\n", 0, SNIFF_CHARS) + 1] or text[:SNIFF_CHARS]
     best: tuple[tuple[bool, float, int], str, str, str, list[list[str]]] | None = None
+    head = text[:QUOTE_SNIFF_CHARS]
     for delim in DELIMITERS:
-        quote, escape = _quote_and_escape(text, delim)
+        if delim != DELIMITERS[0] and delim not in head:
+            continue  # cannot split anything: not worth parsing 200 rows for
+        quote, escape = _quote_and_escape(head, delim)
         rows = _parse(text, delim, quote, escape)
         width, count = Counter(len(r) for r in rows).most_common(1)[0]
         share = count / len(rows)

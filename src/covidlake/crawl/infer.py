@@ -82,33 +82,48 @@ def _basic_exprs(col: str) -> list[str]:
     ]
 
 
-def _date_exprs(col: str) -> list[str]:
+def _date_exprs(col: str, weight: str | None = None) -> list[str]:
+    """Counts of values matching each date format; with `weight`, over distinct values that
+    many rows hold (the date pass groups values first: a strptime per distinct value)."""
     v = _v(col)
     any_date = ", ".join(lit(f) for f in DATE_FORMATS)
     any_ts = ", ".join(lit(f) for f in TIMESTAMP_FORMATS)
+
+    def count(cond: str) -> str:
+        return f"sum({weight}) FILTER (WHERE {cond})" if weight else _count(cond)
+
     return [
-        _count(f"regexp_full_match({v}, '(19|20)[0-9]{{6}}') "
-               f"AND TRY_STRPTIME({v}, '%Y%m%d') IS NOT NULL"),
-        _count(f"TRY_STRPTIME({v}, [{any_date}]) IS NOT NULL"),
-        _count(f"TRY_STRPTIME({v}, [{any_ts}]) IS NOT NULL"),
-        *(_count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in DATE_FORMATS),
-        *(_count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in TIMESTAMP_FORMATS),
+        count(f"regexp_full_match({v}, '(19|20)[0-9]{{6}}') "
+              f"AND TRY_STRPTIME({v}, '%Y%m%d') IS NOT NULL"),
+        count(f"TRY_STRPTIME({v}, [{any_date}]) IS NOT NULL"),
+        count(f"TRY_STRPTIME({v}, [{any_ts}]) IS NOT NULL"),
+        *(count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in DATE_FORMATS),
+        *(count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in TIMESTAMP_FORMATS),
     ]
 
 
 def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
               columns: Sequence[int] | None = None, *, dates: bool = False,
               rejects: str | None = None) -> str:
-    """One row per file: filename, row count, then per column BASIC_STATS (or DATE_STATS).
+    """BASIC_STATS: one row per file: filename, row count, then per column BASIC_STATS.
 
-    The date pass is costly (a strptime per format), so it runs only on `columns` whose
-    values look like dates in the basic pass, or whose name says date.
+    DATE_STATS (`dates`): one row per file and column of `columns` holding a value:
+    filename, column index, then DATE_STATS. The date pass is costly (a strptime per
+    format), so it runs only on columns whose values look like dates in the basic pass, or
+    whose name says date, and once per distinct value of a file (dates repeat: a JHU file
+    has a few Last_Update values in thousands of rows).
     """
-    exprs_of = _date_exprs if dates else _basic_exprs
-    idx = range(len(names)) if columns is None else columns
-    exprs = [e for i in idx for e in exprs_of(f"c{i}")]
-    return (f"SELECT filename, count(*), {', '.join(exprs)} "
-            f"FROM {reader(paths, dialect, names, rejects)} GROUP BY filename")
+    src = reader(paths, dialect, names, rejects)
+    if not dates:
+        idx = range(len(names)) if columns is None else columns
+        exprs = [e for i in idx for e in _basic_exprs(f"c{i}")]
+        return f"SELECT filename, count(*), {', '.join(exprs)} FROM {src} GROUP BY filename"
+    cols = ", ".join(f"c{i}" for i in columns or ())
+    return (f"SELECT filename, CAST(substr(col, 2) AS INTEGER), "
+            f"{', '.join(_date_exprs('v', weight='n'))} "
+            f"FROM (SELECT filename, col, v, count(*) AS n FROM (UNPIVOT (SELECT {cols}, "
+            f"filename FROM {src}) ON {cols} INTO NAME col VALUE v) GROUP BY ALL) "
+            "GROUP BY filename, col")
 
 
 def values_stats(con: Any, values: Sequence[str]) -> list[Any]:

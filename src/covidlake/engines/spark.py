@@ -5,7 +5,7 @@ sqlglot renders each statement for Spark, with the few rewrites Spark needs (sch
 names become temp views `schema__table`; REGEXP_FULL_MATCH becomes an anchored RLIKE; a
 strptime with a list of formats becomes COALESCE over TRY_TO_TIMESTAMP with Java patterns;
 strip_accents is a small UDF). `CREATE OR REPLACE TABLE ... AS` becomes a checkpointed temp
-view.
+view, `CREATE OR REPLACE VIEW` a plain one.
 
 Sources are read the way the catalog describes them, from local copies of the raw objects
 (Spark cannot reach S3 on this machine; on a cluster it would read s3:// directly): header
@@ -138,12 +138,14 @@ class SparkRunner:
         for statement in sqlglot.parse(sql, read="duckdb"):
             if statement is None:
                 continue
-            if isinstance(statement, exp.Create) and statement.kind == "TABLE":
+            if isinstance(statement, exp.Create) and statement.kind in ("TABLE", "VIEW"):
                 target = statement.this
                 name = target.this if isinstance(target, exp.Schema) else target
                 view = view_name(name.db, name.name)
                 df = self.spark.sql(to_spark(statement.expression))
-                df.localCheckpoint(eager=True).createOrReplaceTempView(view)
+                if statement.kind == "TABLE":  # a view stays a plan, as in DuckDB
+                    df = df.localCheckpoint(eager=True)
+                df.createOrReplaceTempView(view)
             else:
                 self.spark.sql(to_spark(statement))
 

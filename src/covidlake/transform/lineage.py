@@ -17,7 +17,7 @@ from importlib import resources
 
 from covidlake.transform.model import NEEDS, STAR_TABLES
 
-_TARGET = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(\w+\.\w+)", re.I)
+_TARGET = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)\s+(\w+\.\w+)", re.I)
 _REF = re.compile(r"\b((?:stage|star|ref)\.\w+)\b")
 _COMMENT = re.compile(r"--[^\n]*")
 

@@ -3,7 +3,7 @@
 -- Inputs: stage.<source> views made by transform/__init__.py (columns guaranteed, `bad` = used
 -- columns whose text did not parse), ref.country_aliases and ref.province_aliases.
 
-CREATE OR REPLACE TABLE stage.jhu_named AS
+CREATE OR REPLACE VIEW stage.jhu_named AS  -- a view: read once, by stage.obs
 WITH base AS (
     SELECT
         row_number() OVER (ORDER BY _file) AS src_row,
@@ -34,7 +34,7 @@ LEFT JOIN ref.province_aliases pa
 
 -- One shape for every source (explicit columns, so that every engine reads it alike);
 -- src_row numbers rows within a source, for the rejects only: no result depends on it.
-CREATE OR REPLACE TABLE stage.obs AS
+CREATE OR REPLACE VIEW stage.obs AS  -- a view: read once, by stage.obs_codes
 SELECT 'enigma_jhu' AS source, src_row, _file AS file, bad, obs_date, country,
        CASE WHEN county IS NOT NULL THEN 'county' WHEN province IS NOT NULL THEN 'state' ELSE 'country' END AS level,
        province, county, raw_fips AS fips, CAST(NULL AS VARCHAR) AS state_abbr, last_update,

@@ -120,7 +120,7 @@ SELECT c.*,
 FROM c;
 
 -- Why a row is not used (NULL = used). First reason wins.
-CREATE OR REPLACE TABLE stage.obs_checked AS
+CREATE OR REPLACE VIEW stage.obs_checked AS  -- a view: a projection, not worth writing out
 SELECT *,
        CASE
            WHEN bad <> '' THEN 'unparseable value in ' || bad
@@ -137,19 +137,31 @@ SELECT *,
 FROM stage.obs_placed;
 
 -- One row per source, place and day: the latest last_update wins; ties break on the figures
--- and the file, so the choice is deterministic. The others are counted, not summed.
+-- and the file, so the choice is deterministic. The others are counted, not summed. Only the
+-- keys more than one usable row claims are ranked (a few hundred among millions of rows).
 CREATE OR REPLACE TABLE stage.obs_final AS
-SELECT *,
-       CASE WHEN reject_reason IS NULL AND rn > 1 THEN 'duplicate for place and day (superseded)'
-            ELSE reject_reason END AS reason
-FROM (
-    SELECT *, row_number() OVER (
-        PARTITION BY source, obs_date, nk, reject_reason IS NULL
-        ORDER BY last_update DESC NULLS LAST, confirmed DESC NULLS LAST, deaths DESC NULLS LAST,
-                 recovered DESC NULLS LAST, active DESC NULLS LAST, nyt_cases DESC NULLS LAST,
-                 nyt_deaths DESC NULLS LAST, positive DESC NULLS LAST, negative DESC NULLS LAST,
-                 hospitalized_currently DESC NULLS LAST, hospitalized DESC NULLS LAST,
-                 latitude DESC NULLS LAST, longitude DESC NULLS LAST, file,
-                 province NULLS FIRST, county NULLS FIRST, fips NULLS FIRST, src_row) AS rn
-    FROM stage.obs_checked
-);
+WITH dup AS (
+    SELECT source, obs_date, nk FROM stage.obs_checked
+    WHERE reject_reason IS NULL GROUP BY ALL HAVING count(*) > 1
+), superseded AS (
+    SELECT source, src_row FROM (
+        SELECT o.source, o.src_row, row_number() OVER (
+            PARTITION BY o.source, o.obs_date, o.nk
+            ORDER BY o.last_update DESC NULLS LAST, o.confirmed DESC NULLS LAST,
+                     o.deaths DESC NULLS LAST, o.recovered DESC NULLS LAST,
+                     o.active DESC NULLS LAST, o.nyt_cases DESC NULLS LAST,
+                     o.nyt_deaths DESC NULLS LAST, o.positive DESC NULLS LAST,
+                     o.negative DESC NULLS LAST, o.hospitalized_currently DESC NULLS LAST,
+                     o.hospitalized DESC NULLS LAST, o.latitude DESC NULLS LAST,
+                     o.longitude DESC NULLS LAST, o.file, o.province NULLS FIRST,
+                     o.county NULLS FIRST, o.fips NULLS FIRST, o.src_row) AS rn
+        FROM stage.obs_checked o
+        JOIN dup d ON d.source = o.source AND d.obs_date = o.obs_date AND d.nk = o.nk
+        WHERE o.reject_reason IS NULL)
+    WHERE rn > 1
+)
+SELECT o.*,
+       CASE WHEN s.src_row IS NOT NULL THEN 'duplicate for place and day (superseded)'
+            ELSE o.reject_reason END AS reason
+FROM stage.obs_checked o
+LEFT JOIN superseded s ON s.source = o.source AND s.src_row = o.src_row;

@@ -3,7 +3,10 @@
 -- Every place any source names, plus the parents of each (county -> state -> country) and
 -- every Census county, so that dim_region is complete even where a place has no facts.
 CREATE OR REPLACE TABLE stage.region_candidates AS
-WITH used AS (SELECT * FROM stage.obs_final WHERE reason IS NULL),
+WITH used AS (  -- the rankings below only need each distinct place description's last day
+    SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
+           latitude, longitude, max(obs_date) AS obs_date
+    FROM stage.obs_final WHERE reason IS NULL GROUP BY ALL),
 direct AS (
     SELECT nk, country, level, province, county_name AS county, state_fips, county_fips,
            CASE WHEN source IN ('us_county', 'us_states') THEN 1 ELSE 5 END AS priority,
