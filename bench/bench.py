@@ -100,7 +100,9 @@ FLOOR = """
 import sys, duckdb
 files = [l for l in sys.stdin.read().splitlines() if l]
 lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-print(duckdb.connect().execute(
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+print(con.execute(
     f"SELECT count(*) FROM read_csv({lst}, columns={{'line': 'VARCHAR'}}, delim='\\x01', "
     "quote='', escape='', header=false, auto_detect=false, strict_mode=false)").fetchone()[0])
 """
@@ -303,21 +305,22 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    results = []
-    for w in args.workloads:
-        results.append(bench(w, work, args.spark))
+    results: list[Result] = []
     doc: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                           "machine": machine(), "results": [asdict(r) for r in results]}
-    by = {r.workload: r for r in results}
-    if "scale" in by and "x10" in by:  # does cost grow at most linearly?
-        growth = by["x10"].ratios["run_to_floor"] / by["scale"].ratios["run_to_floor"]
-        doc["x10_ratio_of_ratios"] = {"value": round(growth, 2), "target": 1.2,
-                                      "met": growth <= 1.2}
+                           "machine": machine(), "results": []}
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(doc, indent=1)
-    (out / f"{doc['at'].replace(':', '')}.json").write_text(text)
-    (out / "latest.json").write_text(text)
+    for w in args.workloads:
+        results.append(bench(w, work, args.spark))
+        doc["results"] = [asdict(r) for r in results]
+        by = {r.workload: r for r in results}
+        if "scale" in by and "x10" in by:  # does cost grow at most linearly?
+            growth = by["x10"].ratios["run_to_floor"] / by["scale"].ratios["run_to_floor"]
+            doc["x10_ratio_of_ratios"] = {"value": round(growth, 2), "target": 1.2,
+                                          "met": growth <= 1.2}
+        text = json.dumps(doc, indent=1)  # after each workload: a crash keeps the rest
+        (out / f"{doc['at'].replace(':', '')}.json").write_text(text)
+        (out / "latest.json").write_text(text)
     report(doc)
 
 

@@ -135,3 +135,12 @@ def test_shell_on_postgresql_speaks_its_dialect_and_changes_nothing(
     assert "NY" in out and "covid.v_daily_state" in out and "covid.scratch" not in out
     with psycopg.connect(pg_url) as con:
         assert con.execute("SELECT to_regclass('covid.scratch')").fetchone()[0] is None
+
+
+@pytest.mark.parametrize("on", ["lake", "warehouse"])
+def test_no_progress_bar_can_reach_stdout(sample_run: Done, tmp_path: Path, on: str) -> None:
+    """DuckDB draws a progress bar on stdout for queries over 2 s, into CSV and JSON output;
+    every connection covidlake opens turns it off."""
+    proc = cli("query", "SELECT current_setting('enable_progress_bar') AS bar",
+               *_where(sample_run, on), "--format", "csv", cwd=tmp_path)
+    assert proc.stdout.splitlines() == ['"bar"', "false"]

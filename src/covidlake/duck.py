@@ -21,12 +21,19 @@ DEFAULT_MEMORY = "1GB"
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory database that spills to a temporary folder beyond its memory limit."""
     con = duckdb.connect()
+    quiet(con)
     con.execute(f"SET memory_limit = '{_setting('MEMORY', DEFAULT_MEMORY)}'")
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/covidlake-duckdb-spill'")
     threads = _setting("THREADS", "")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """No progress bar: DuckDB draws one on stdout for queries over 2 s, into the data a
+    command prints (CSV, JSON) and into the output of a child process."""
+    con.execute("SET enable_progress_bar = false")
 
 
 def _setting(name: str, default: str) -> str:

@@ -62,9 +62,9 @@ def _engine(kind: str, lake: ObjectStore, catalog: Any) -> tuple[Any, Any, Any]:
 
 def _collect(runner: Any) -> Any:
     """The star tables and the rejected rows of a non-DuckDB run, in DuckDB for export."""
-    import duckdb
+    from covidlake import duck
 
-    con = duckdb.connect()
+    con = duck.connect()
     for name in [f"star.{t.name}" for t in STAR_TABLES] + ["stage.rejected_rows"]:
         schema = name.split(".")[0]
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

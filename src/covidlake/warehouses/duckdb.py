@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from covidlake.duck import quiet
 from covidlake.errors import LoadError, QueryError
 from covidlake.lakesql import lit
 from covidlake.views import VIEWS, render
@@ -33,6 +34,7 @@ class DuckDBWarehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
+            quiet(self.con)
         except duckdb.Error as exc:
             raise LoadError(f"cannot open warehouse {self.path}: {exc}",
                             hint="is another covidlake process using it?") from exc
