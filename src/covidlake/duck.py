@@ -23,6 +23,9 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     quiet(con)
     con.execute(f"SET memory_limit = '{_setting('MEMORY', DEFAULT_MEMORY)}'")
+    # results are ordered where order matters (ORDER BY): the rest may stream, which lets
+    # DuckDB spill instead of running out of memory on tens of millions of rows
+    con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/covidlake-duckdb-spill'")
     threads = _setting("THREADS", "")
     if threads:
