@@ -138,28 +138,31 @@ def du_mb(*paths: Path) -> float:
     return round(total / 2**20, 1)
 
 
+def timed(lake: Path, work: Path, *args: str, env: dict[str, str] | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`covidlake ARGS --lake LAKE`, measured: (the measurements with its stage times, the
+    run record it left)."""
+    m = measure(covidlake(*args, "--lake", str(lake)), work, env)
+    if m.exit_code:
+        raise SystemExit(f"bench: covidlake {' '.join(args)} failed:\n{m.stderr_tail}")
+    rec = last_record(lake)
+    return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
+            "star_version": rec["star_version"]}, rec
+
+
 def pipeline(source: Path, work: Path, name: str) -> tuple[dict[str, Any], Path, Path]:
     lake, wh = work / f"{name}-lake", work / f"{name}.duckdb"
     shutil.rmtree(lake, ignore_errors=True)
     wh.unlink(missing_ok=True)
-    m = measure(covidlake("run", "--source", str(source), "--lake", str(lake),
-                          "--warehouse", str(wh)), work)
-    if m.exit_code:
-        raise SystemExit(f"bench: covidlake run on {source} failed:\n{m.stderr_tail}")
-    rec = last_record(lake)
+    out, rec = timed(lake, work, "run", "--source", str(source), "--warehouse", str(wh))
     rows_in = sum(r["rows_read"] for r in rec["reconciliation"])
-    out = {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
-           "rows_in": rows_in, "rows_per_second": round(rows_in / m.seconds),
-           "lake_mb": du_mb(lake), "warehouse_mb": du_mb(wh),
-           "star_version": rec["star_version"]}
+    out.update(rows_in=rows_in, rows_per_second=round(rows_in / out["seconds"]),
+               lake_mb=du_mb(lake), warehouse_mb=du_mb(wh))
     return out, lake, wh
 
 
 def rerun(source: Path, lake: Path, wh: Path, work: Path) -> dict[str, Any]:
-    m = measure(covidlake("run", "--source", str(source), "--lake", str(lake),
-                          "--warehouse", str(wh)), work)
-    rec = last_record(lake)
-    return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]}}
+    return timed(lake, work, "run", "--source", str(source), "--warehouse", str(wh))[0]
 
 
 def link_tree(src: Path, dst: Path, skip: str | None = None) -> None:
@@ -248,11 +251,8 @@ def new_day(source: Path, work: Path, name: str) -> dict[str, Any]:
 
 
 def spark_transform(lake: Path, work: Path) -> dict[str, Any]:
-    m = measure(covidlake("transform", "--lake", str(lake), "--engine", "spark", "--force"),
-                work, {"COVIDLAKE_SPARK_MASTER": "local[2]"})
-    rec = last_record(lake)
-    return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
-            "star_version": rec["star_version"]}
+    return timed(lake, work, "transform", "--engine", "spark", "--force",
+                 env={"COVIDLAKE_SPARK_MASTER": "local[2]"})[0]
 
 
 def bench(workload: str, work: Path, spark: bool) -> Result:

@@ -30,11 +30,12 @@ class Done:
         return duckdb.connect(str(self.warehouse), read_only=True)
 
 
-def cli(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point, as a user would."""
+def cli(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point, as a user would (`input`: its standard input)."""
     proc = subprocess.run([sys.executable, "-m", "covidlake", *args], cwd=cwd, text=True,
-                          capture_output=True, env={**os.environ, **(env or {})}, timeout=900)
+                          capture_output=True, env={**os.environ, **(env or {})}, timeout=900,
+                          input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"covidlake {' '.join(args)} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")

@@ -84,13 +84,8 @@ def test_statements_are_split_on_semicolons(lines: list[str], expected: list[str
 
 def _shell(run: Done, on: str, script: str, tmp_path: Path, warehouse: str | None = None
            ) -> tuple[int, str, str]:
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "covidlake", "shell", on, "--lake",
-                           str(run.lake), "--warehouse", warehouse or str(run.warehouse)],
-                          input=script, text=True, capture_output=True, cwd=tmp_path,
-                          timeout=300)
+    proc = cli("shell", on, "--lake", str(run.lake), "--warehouse",
+               warehouse or str(run.warehouse), cwd=tmp_path, check=False, input=script)
     return proc.returncode, proc.stdout, proc.stderr
 
 

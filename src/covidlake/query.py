@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,11 +20,12 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from covidlake.catalog import open_catalog
+from covidlake.catalog import open_catalog, require
 from covidlake.engines import open_engine
 from covidlake.errors import ConfigError, CovidlakeError
 from covidlake.settings import Settings
 from covidlake.store import open_store
+from covidlake.store.local import write_atomically
 from covidlake.transform.model import SCHEMA
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -62,10 +63,7 @@ class LakeSession:
                          "rows": [t.rows for t in ts], "files": [len(t.files) for t in ts]})
 
     def columns(self, name: str) -> pa.Table:
-        t = self.catalog.get(name)
-        if t is None:
-            raise CovidlakeError(f"no table {name!r} in the catalog",
-                                 hint="`.tables` lists them")
+        t = require(self.catalog, name)
         return pa.table({"column": [c.name for c in t.columns],
                          "type": [c.type for c in t.columns],
                          "original": [", ".join(c.original_names) for c in t.columns]})
@@ -135,8 +133,7 @@ def write_result(result: pa.Table, fmt: str, out: Console, output: Path | None =
         else:
             out.file.write(_text(result, fmt))
         return
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         if fmt == "parquet":
             pq.write_table(result, tmp)
         elif fmt == "table":
@@ -145,9 +142,10 @@ def write_result(result: pa.Table, fmt: str, out: Console, output: Path | None =
             tmp.write_text(buf.file.getvalue(), encoding="utf-8")
         else:
             tmp.write_text(_text(result, fmt), encoding="utf-8")
-        os.replace(tmp, output)
+
+    try:
+        write_atomically(output, write)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CovidlakeError(f"cannot write {output}: {exc.strerror}",
                              hint="choose a writable path with --output") from exc
 
@@ -160,13 +158,18 @@ def _text(result: pa.Table, fmt: str) -> str:
     return json.dumps(result.to_pylist(), default=str, ensure_ascii=False) + "\n"
 
 
-def _print_table(result: pa.Table, out: Console) -> None:
-    table = Table(show_edge=False)
-    for name in result.column_names:
-        numeric = pa.types.is_integer(result.schema.field(name).type) or pa.types.is_floating(
-            result.schema.field(name).type) or pa.types.is_decimal(result.schema.field(name).type)
+def rich_table(data: pa.Table, cell: Callable[[Any], str], title: str | None = None) -> Table:
+    """Arrow rows as a Rich table, numbers right-aligned; `cell` renders each value."""
+    table = Table(title=title, title_justify="left", title_style="bold", show_edge=bool(title))
+    for name in data.column_names:
+        t = data.schema.field(name).type
+        numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
         table.add_column(name, justify="right" if numeric else "left")
-    for row in result.to_pylist():
-        table.add_row(*["NULL" if v is None else str(v) for v in row.values()])
-    out.print(table)
+    for row in data.to_pylist():
+        table.add_row(*[cell(v) for v in row.values()])
+    return table
+
+
+def _print_table(result: pa.Table, out: Console) -> None:
+    out.print(rich_table(result, lambda v: "NULL" if v is None else str(v)))
     out.print(f"({result.num_rows:,} row{'' if result.num_rows == 1 else 's'})", style="dim")

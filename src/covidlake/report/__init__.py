@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from covidlake.errors import CovidlakeError
+from covidlake.query import rich_table
 from covidlake.runs import RunRecord
 from covidlake.transform.model import SCHEMA, STAR_TABLES
 from covidlake.warehouses import Warehouse
@@ -72,22 +73,19 @@ QUERIES: tuple[Query, ...] = (
 )
 
 
-def _fetch(warehouse: Warehouse, sql: str) -> pa.Table:
+def fetch(warehouse: Warehouse, sql: str) -> pa.Table:
+    """A report query's rows; a failure says to load (which also creates the views)."""
     try:
         return warehouse.query(sql)
     except Exception as exc:  # the driver's own error type differs per warehouse
-        raise CovidlakeError(f"report query failed on {warehouse.url}: {exc}",
-                             hint="run `covidlake load` first") from exc
+        raise CovidlakeError(f"report query failed on {warehouse.url}: "
+                             f"{str(exc).strip().splitlines()[0]}",
+                             hint="run `covidlake load` first (it also creates the covid.v_* "
+                                  "views)") from exc
 
 
 def _table(title: str, data: pa.Table) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold")
-    for name in data.column_names:
-        table.add_column(name, justify="right" if pa.types.is_integer(data.schema.field(
-            name).type) or pa.types.is_floating(data.schema.field(name).type) else "left")
-    for row in data.to_pylist():
-        table.add_row(*[_fmt(v) for v in row.values()])
-    return table
+    return rich_table(data, _fmt, title)
 
 
 def _fmt(v: Any) -> str:
@@ -110,17 +108,17 @@ def report(warehouse: Warehouse, last: RunRecord | None, out: Console) -> None:
     counts.add_column("table")
     counts.add_column("rows", justify="right")
     for t in STAR_TABLES:
-        n = _fetch(warehouse, f"SELECT count(*) AS n FROM {SCHEMA}.{t.name}").column(0)[0]
+        n = fetch(warehouse, f"SELECT count(*) AS n FROM {SCHEMA}.{t.name}").column(0)[0]
         counts.add_row(t.name, f"{n.as_py():,}")
     out.print(counts)
-    dq = _fetch(warehouse, f"SELECT status, count(*) AS checks FROM {SCHEMA}.dq_results "
+    dq = fetch(warehouse, f"SELECT status, count(*) AS checks FROM {SCHEMA}.dq_results "
                            "GROUP BY status ORDER BY status")
     out.print("[bold]Data quality[/bold]: " + ", ".join(
         f"{r['checks']} {r['status']}" for r in dq.to_pylist()))
-    flagged = _fetch(warehouse, f"SELECT check_name, table_name, status, failing_rows, detail "
+    flagged = fetch(warehouse, f"SELECT check_name, table_name, status, failing_rows, detail "
                                 f"FROM {SCHEMA}.dq_results WHERE status <> 'pass' OR "
                                 "check_name = 'reconciliation' ORDER BY status DESC, "
                                 "table_name, check_name")
     out.print(_table("Checks that flagged rows, and reconciliation", flagged))
     for q in QUERIES:
-        out.print(_table(q.title, _fetch(warehouse, q.sql)))
+        out.print(_table(q.title, fetch(warehouse, q.sql)))

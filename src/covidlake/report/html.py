@@ -10,7 +10,6 @@ attributes: the tests compare them with the warehouse.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from typing import Any
 
 from covidlake import __version__
 from covidlake.catalog import Catalog, TableDef
-from covidlake.errors import CovidlakeError, QueryError
+from covidlake.errors import CovidlakeError
 from covidlake.export import StarManifest
+from covidlake.report import fetch
 from covidlake.report.charts import (
     BLUE,
     GREEN,
@@ -38,6 +38,7 @@ from covidlake.report.charts import (
 )
 from covidlake.runs import RunRecord, read_run
 from covidlake.store import ObjectStore
+from covidlake.store.local import write_atomically
 from covidlake.transform.lineage import sources
 from covidlake.transform.model import SCHEMA, STAR_TABLES
 from covidlake.views import VIEWS
@@ -81,13 +82,7 @@ class ReportData:
 
 
 def _query(warehouse: Warehouse, sql: str) -> list[dict[str, Any]]:
-    try:
-        return warehouse.query(sql).to_pylist()
-    except Exception as exc:  # each driver has its own error classes
-        raise QueryError(f"report: query failed on {warehouse.url}: "
-                         f"{str(exc).strip().splitlines()[0]}",
-                         hint="run `covidlake load` first (it creates the covid.v_* views)"
-                         ) from exc
+    return fetch(warehouse, sql).to_pylist()
 
 
 def gather(warehouse: Warehouse, lake: ObjectStore, catalog: Catalog) -> ReportData:
@@ -448,13 +443,11 @@ def render(d: ReportData) -> str:
 
 def write_report(warehouse: Warehouse, lake: ObjectStore, catalog: Catalog, out: Path) -> Path:
     """Write `out/index.html` (atomically: a reader never sees half a report)."""
-    data = gather(warehouse, lake, catalog)
+    text = render(gather(warehouse, lake, catalog))
+    target = out / "index.html"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        target = out / "index.html"
-        tmp = out / f".index.html.{os.getpid()}.tmp"
-        tmp.write_text(render(data), encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as exc:
         raise CovidlakeError(f"cannot write the report to {out}: {exc.strerror}",
                              hint="choose a writable folder with --html") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -105,3 +105,15 @@ class LocalStore:
                 tmp.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def write_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` fills a file beside `target` that then replaces it whole, so a reader
+    never sees half a file (outside a lake: query --output, report --html). OSError is the
+    caller's to word."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
