@@ -51,6 +51,10 @@ class StarManifest:
     inputs: str = ""  # fingerprint of the catalog and the model that made these files
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
     quality: dict[str, int] = field(default_factory=dict)
+    # From an incremental transform whose region keys held: {"base": the previous version,
+    # "fact_date_keys": the days whose fact rows were rebuilt}. Every other fact row is as in
+    # `base`, so a warehouse holding `base` may replace just those days.
+    delta: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, lake: ObjectStore) -> StarManifest | None:
@@ -60,7 +64,8 @@ class StarManifest:
         return cls(doc["version"], [
             TableExport(t["name"], t["rows"], [ColumnSchema(**c) for c in t["columns"]],
                         t["files"]) for t in doc["tables"]], doc.get("rejects", {}),
-                   doc.get("inputs", ""), doc.get("reconciliation", []), doc.get("quality", {}))
+                   doc.get("inputs", ""), doc.get("reconciliation", []), doc.get("quality", {}),
+                   doc.get("delta"))
 
     def table(self, name: str) -> TableExport:
         return next(t for t in self.tables if t.name == name)
@@ -88,11 +93,14 @@ def _schema(con: duckdb.DuckDBPyConnection, table: str) -> list[ColumnSchema]:
             for c, n in zip(cols, nulls, strict=True)]
 
 
-def inputs_fingerprint(catalog: Any) -> str:
-    """What the star depends on: every table's schema and file checksums, and the model (its
-    SQL, reference maps and checks). Unchanged, the transform has nothing to do."""
+def inputs_fingerprint(catalog: Any, exclude: str = "") -> str:
+    """What the star depends on: every table's schema and file checksums (but `exclude`'s),
+    and the model (its SQL, reference maps and checks). Unchanged, the transform has nothing
+    to do."""
     h = hashlib.sha256(__version__.encode())
     for t in catalog.tables():
+        if t.name == exclude:
+            continue
         h.update(json.dumps([t.name, t.schema_hash, sorted((k, f.sha256, f.malformed)
                                                            for k, f in t.files.items()),
                              t.overrides]).encode())
@@ -108,7 +116,8 @@ def inputs_fingerprint(catalog: Any) -> str:
 
 def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "",
            reconciliation: list[dict[str, Any]] | None = None,
-           quality: dict[str, int] | None = None) -> StarManifest:
+           quality: dict[str, int] | None = None,
+           delta: dict[str, Any] | None = None) -> StarManifest:
     """Write star.* and stage.rejected_rows from `con` to the lake; returns the new manifest."""
     old = StarManifest.read(lake)
     old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
@@ -138,8 +147,10 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
                 rejects.update(files)
     version = hashlib.sha256(json.dumps(
         sorted((k, v) for t in exports for k, v in t.files.items())).encode()).hexdigest()[:16]
+    if delta is not None and (old is None or old.version != delta["base"]):
+        delta = None  # not the star the transform started from
     manifest = StarManifest(version, exports, rejects, inputs, reconciliation or [],
-                            quality or {})
+                            quality or {}, delta)
     doc = json.dumps(asdict(manifest), indent=1).encode()
     if not lake.exists(MANIFEST) or lake.get(MANIFEST) != doc:
         lake.put(MANIFEST, doc)

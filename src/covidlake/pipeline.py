@@ -21,7 +21,7 @@ from covidlake.lock import lake_lock
 from covidlake.runs import Run
 from covidlake.settings import Settings
 from covidlake.store import ObjectStore, open_store
-from covidlake.transform import TransformResult, build
+from covidlake.transform import TransformResult, build, incremental
 from covidlake.transform.model import STAR_TABLES
 from covidlake.transform.runner import DuckDBRunner
 from covidlake.warehouses import open_warehouse
@@ -47,7 +47,8 @@ def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
     run.record.catalog_version = result.catalog_version
 
 
-def _engine(kind: str, lake: ObjectStore, catalog: Any) -> tuple[Any, Any, Any]:
+def _engine(kind: str, lake: ObjectStore, catalog: Any,
+            only: dict[str, list[str]] | None = None) -> tuple[Any, Any, Any]:
     """(engine, its SQL runner, a DuckDB connection holding the results for export)."""
     if kind == "spark":
         from covidlake.engines.spark import SparkEngine
@@ -56,7 +57,7 @@ def _engine(kind: str, lake: ObjectStore, catalog: Any) -> tuple[Any, Any, Any]:
         return spark, spark.runner, None
     if kind != "duckdb":
         raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
-    engine = DuckDBEngine(lake, catalog)
+    engine = DuckDBEngine(lake, catalog, only=only)
     return engine, DuckDBRunner(engine.con), engine.con
 
 
@@ -89,11 +90,24 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
         log.info(f"transform: star {current.version} is up to date (catalog and model "
                  "unchanged); nothing read")
         return None
-    engine, runner, con = _engine(settings.engine, lake, catalog)
+    chosen, why = None, "--force" if settings.force else f"engine {settings.engine}"
+    if settings.engine == "duckdb" and not settings.force:
+        chosen, why = incremental.plan(lake, catalog)
+    if chosen is not None:
+        log.info(f"transform: incremental: {len(chosen.new_files)} new "
+                 f"{incremental.DAILY} file(s); the other days are kept from star "
+                 f"{chosen.base.version}")
+    elif current is not None:
+        log.info(f"transform: full rebuild ({why})")
+    engine, runner, con = _engine(settings.engine, lake, catalog,
+                                  {incremental.DAILY: chosen.new_files} if chosen else None)
     try:
         with run.stage("transform") as st:
-            result = build(runner, catalog)
-            st.detail = {"engine": settings.engine}
+            result = build(runner, catalog, chosen, lake)
+            st.detail = {"engine": settings.engine,
+                         "mode": "incremental" if chosen else "full",
+                         "new_files": chosen.new_files if chosen else [],
+                         "full_because": "" if chosen else why}
             st.rows_in = {str(r["source_table"]): int(r["rows_read"])  # type: ignore[call-overload]
                           for r in result.reconciliation}
             st.rows_out = dict(result.rows)
@@ -107,10 +121,15 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
             raise CovidlakeError(f"data-quality checks failed: {names}",
                                  hint="nothing was exported; see the checks above")
         with run.stage("export") as st:
+            delta = None  # which fact days changed, if nothing else did (for the load)
+            if chosen is not None and incremental.keys_kept(con, chosen, lake):
+                delta = {"base": chosen.base.version, "fact_date_keys": chosen.date_keys}
             manifest = export(con if con is not None else _collect(runner), lake,
                               inputs=fingerprint, reconciliation=result.reconciliation,
-                              quality=run.record.quality)
+                              quality=run.record.quality, delta=delta)
             st.rows_out = {t.name: t.rows for t in manifest.tables}
+            if con is not None:
+                incremental.save(con, lake, catalog, manifest, result.reconciliation)
         run.record.star_version = manifest.version
     finally:
         engine.close()

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from covidlake import duck
-from covidlake.catalog import Catalog
+from covidlake.catalog import Catalog, TableDef
 from covidlake.errors import QueryError
 from covidlake.lakesql import ident, table_select
 from covidlake.store import ObjectStore
+
+
+def _restricted(table: TableDef, keys: set[str]) -> TableDef:
+    return replace(table, files={k: f for k, f in table.files.items() if k in keys},
+                   groups=[replace(g, files=[k for k in g.files if k in keys])
+                           for g in table.groups])
 
 
 class DuckDBEngine:
     dialect = "duckdb"
 
     def __init__(self, lake: ObjectStore, catalog: Catalog,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+                 con: duckdb.DuckDBPyConnection | None = None, *,
+                 only: dict[str, list[str]] | None = None) -> None:
+        """`only`: table -> the files src.<table> reads (an incremental transform's new
+        files); the view named after the table still reads them all."""
         self.lake = lake
         self.con = con or duck.connect()
         lake.configure_duckdb(self.con)
@@ -27,6 +37,8 @@ class DuckDBEngine:
         for table in catalog.tables():
             self.con.execute(f"CREATE OR REPLACE VIEW {ident(table.name)} AS "
                              + table_select(table, lake.uri, root))
+            if only and table.name in only:
+                table = _restricted(table, set(only[table.name]))
             self.con.execute(f"CREATE OR REPLACE VIEW src.{ident(table.name)} AS "
                              + table_select(table, lake.uri, root, diagnostics=True))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from covidlake import log
 from covidlake.catalog import Catalog, TableDef, require
@@ -19,6 +20,10 @@ from covidlake.lakesql import ident, lit
 from covidlake.transform.model import NEEDS, STAR_TABLES, Need
 from covidlake.transform.quality import Check, reconcile, run_checks
 from covidlake.transform.runner import SqlRunner
+
+if TYPE_CHECKING:  # incremental.py reads the export's manifest, which imports this package
+    from covidlake.store import ObjectStore
+    from covidlake.transform.incremental import Plan
 
 
 @dataclass
@@ -94,11 +99,19 @@ def malformed_lines(catalog: Catalog) -> list[tuple[object, ...]]:
             for key, f in t.files.items() for line, error, text in f.malformed_lines]
 
 
-def build(runner: SqlRunner, catalog: Catalog) -> TransformResult:
+def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
+          lake: ObjectStore | None = None) -> TransformResult:
     """Build stage.*, star.* and the checks with `runner`, which already reads the lake's
-    tables as src.<table> (with `_file` and `_bad_columns`)."""
+    tables as src.<table> (with `_file` and `_bad_columns`). With an incremental plan
+    (`chosen`, see incremental.py), src.enigma_jhu holds only the new files, and the rest comes
+    from the previous star in `lake`."""
     started = time.perf_counter()
     result = TransformResult()
+    if chosen is not None and lake is None:
+        raise ValueError("an incremental transform reads the previous star from the lake")
+    from covidlake.transform.incremental import declare
+
+    declare(runner, chosen, lake)  # type: ignore[arg-type]
     for name, needs in NEEDS.items():
         runner.execute(stage_view(require(catalog, name), needs, result.warnings))
     runner.create_table("stage.malformed", [
@@ -116,7 +129,7 @@ def build(runner: SqlRunner, catalog: Catalog) -> TransformResult:
         except Exception as exc:  # the engine's own error classes
             raise CovidlakeError(f"transform step {script} failed: {exc}",
                                  hint="run with --debug for the traceback") from exc
-    result.reconciliation = reconcile(runner, catalog)
+    result.reconciliation = reconcile(runner, catalog, chosen.carried if chosen else None)
     result.checks = run_checks(runner, result.reconciliation, result.warnings)
     result.rows = {t.name: runner.rows(f"SELECT count(*) FROM star.{t.name}")[0][0]
                    for t in STAR_TABLES}

@@ -100,3 +100,4 @@ STAR_TABLES: tuple[StarTable, ...] = (
               "table_name"), load_order=3),
 )
 BY_NAME = {t.name: t for t in STAR_TABLES}
+FACT = "fact_covid"  # the table an incremental load replaces by day (date_key)

@@ -8,6 +8,7 @@ resolved (negative counts, decreasing cumulative series, duplicates, unplaced ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from covidlake.catalog import Catalog
 from covidlake.lakesql import lit
@@ -34,10 +35,14 @@ def _one(runner: SqlRunner, sql: str) -> int:
     return int(runner.rows(sql)[0][0] or 0)
 
 
-def reconcile(con: SqlRunner, catalog: Catalog) -> list[dict[str, object]]:
+def reconcile(con: SqlRunner, catalog: Catalog,
+              carried: dict[str, dict[str, Any]] | None = None) -> list[dict[str, object]]:
     """Per source table: rows read, used and rejected (with reasons), each counted on its own
-    so that `read = used + rejected` is a real check that no row was lost on the way."""
+    so that `read = used + rejected` is a real check that no row was lost on the way.
+    `carried`: per source, the counts of the rows an incremental run kept from the previous
+    one ({"read": n, "used": n, "reasons": {reason: n}}), added to what it read now."""
     out: list[dict[str, object]] = []
+    carried = carried or {}
 
     malformed: dict[str, dict[str, int]] = {}
     for t in catalog.tables():
@@ -48,10 +53,15 @@ def reconcile(con: SqlRunner, catalog: Catalog) -> list[dict[str, object]]:
                 counts[key] = counts.get(key, 0) + n
 
     def add(table: str, read: int, used: int, reasons: list[tuple[str, int]]) -> None:
+        kept = carried.get(table, {})
+        read, used = read + kept.get("read", 0), used + kept.get("used", 0)
+        merged: dict[str, int] = dict(kept.get("reasons", {}))
+        for r, n in reasons:
+            merged[r] = merged.get(r, 0) + n
         # lines the reader could not split were read too, and rejected
         bad_lines = malformed.get(table, {})
         read += sum(bad_lines.values())
-        reasons = sorted([*reasons, *bad_lines.items()])
+        reasons = sorted([*merged.items(), *bad_lines.items()])
         out.append({"source_table": table, "rows_read": read, "rows_used": used,
                     "rows_rejected": sum(n for _, n in reasons), "reasons": dict(reasons)})
 
@@ -126,7 +136,8 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
           "one row per real place")
     check("no_fan_out", "fact_covid", "fail",
           "SELECT abs((SELECT count(*) FROM star.fact_covid) - (SELECT count(*) FROM "
-          "(SELECT DISTINCT obs_date, nk FROM stage.obs_final WHERE reason IS NULL) d))",
+          "(SELECT DISTINCT obs_date, nk FROM (SELECT obs_date, nk FROM stage.obs_final "
+          "WHERE reason IS NULL UNION ALL SELECT obs_date, nk FROM prev.fact) u) d))",
           "fact rows = distinct (day, place) among the source rows used")
     check("facts_without_measures", "fact_covid", "fail",
           "SELECT count(*) FROM star.fact_covid WHERE "

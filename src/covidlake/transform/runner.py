@@ -34,7 +34,7 @@ class SqlRunner(Protocol):
 class DuckDBRunner:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        for schema in ("stage", "star", "ref"):
+        for schema in ("stage", "star", "ref", "prev"):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
     def execute(self, sql: str) -> None:

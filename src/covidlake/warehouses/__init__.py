@@ -26,6 +26,7 @@ class Capabilities:
     enforces_foreign_keys: bool = True
     loads_from: str = "local"  # local: the star files on this machine; s3: the lake's URIs
     table_options: dict[str, str] = field(default_factory=dict)  # table (or "*") -> DDL tail
+    replaces_days: bool = False  # can apply a star delta (new fact days) in place
 
 
 @dataclass
@@ -51,6 +52,13 @@ class Warehouse(Protocol):
 
     def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
         """Replace the schema's tables with `tables`, all or nothing."""
+        ...
+
+    def load_days(self, schema: str, tables: list[LoadTable], version: str, run_id: str,
+                  date_keys: list[int]) -> None:
+        """(capabilities.replaces_days) Bring a warehouse holding the delta's base version to
+        `version` in one transaction: replace the fact rows of `date_keys`, update and add
+        dimension rows; a LoadError (rolled back) if the result does not count right."""
         ...
 
     def query(self, sql: str, params: list[Any] | None = None, *, native: bool = False

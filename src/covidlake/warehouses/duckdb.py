@@ -13,11 +13,12 @@ import pyarrow as pa
 from covidlake.duck import quiet
 from covidlake.errors import LoadError, QueryError
 from covidlake.lakesql import lit
+from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable
 from covidlake.warehouses.ddl import create_table
 
-CAPABILITIES = Capabilities(dialect="duckdb")
+CAPABILITIES = Capabilities(dialect="duckdb", replaces_days=True)
 HISTORY = "load_history"
 
 
@@ -72,11 +73,7 @@ class DuckDBWarehouse:
                                     f"{t.rows}", hint="run transform again, then load")
             for v in VIEWS:
                 con.execute(render(v, self.capabilities.dialect))
-            con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR, "
-                        "star_version VARCHAR, loaded_at TIMESTAMP, tables VARCHAR)")
-            con.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (?, ?, ?, ?)",
-                        [run_id, version, datetime.now(UTC).replace(tzinfo=None),
-                         json.dumps({t.name: t.rows for t in tables})])
+            self._record(schema, tables, version, run_id)
             con.execute("COMMIT")
         except Exception as exc:
             con.execute("ROLLBACK")
@@ -85,6 +82,51 @@ class DuckDBWarehouse:
             raise LoadError(f"load into {self.path} failed, previous tables kept: "
                             f"{str(exc).splitlines()[0]}",
                             hint="fix the cause and run load again") from exc
+
+    def load_days(self, schema: str, tables: list[LoadTable], version: str, run_id: str,
+                  date_keys: list[int]) -> None:
+        con = self.con
+        referenced = {fk.table for t in tables for fk in t.model.foreign_keys}
+        days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for t in tables:  # dimensions first: the new fact rows reference their new rows
+                name, src = f"{schema}.{t.name}", f"read_parquet({lit(str(t.local_path))})"
+                key = t.model.primary_key
+                if t.name == FACT:
+                    con.execute(f"DELETE FROM {name} WHERE date_key IN ({days})")
+                    con.execute(f"INSERT INTO {name} SELECT * FROM {src} "
+                                f"WHERE date_key IN ({days})")
+                elif t.name in referenced:  # rows are referenced: update them, add new ones
+                    match = " AND ".join(f"t.{k} = n.{k}" for k in key)
+                    sets = ", ".join(f"{c.name} = n.{c.name}" for c in t.export.columns
+                                     if c.name not in key)
+                    con.execute(f"UPDATE {name} AS t SET {sets} FROM {src} AS n WHERE {match}")
+                    con.execute(f"INSERT INTO {name} SELECT n.* FROM {src} AS n WHERE NOT "
+                                f"EXISTS (SELECT 1 FROM {name} t WHERE {match})")
+                else:
+                    con.execute(f"DELETE FROM {name}")
+                    con.execute(f"INSERT INTO {name} SELECT * FROM {src}")
+                got = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                if got != t.rows:
+                    raise LoadError(f"{name}: {got} rows after replacing days, manifest says "
+                                    f"{t.rows}", hint="run `covidlake load --force`")
+            self._record(schema, tables, version, run_id)
+            con.execute("COMMIT")
+        except Exception as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, LoadError):
+                raise
+            raise LoadError(f"load into {self.path} failed, previous tables kept: "
+                            f"{str(exc).splitlines()[0]}",
+                            hint="fix the cause and run load again") from exc
+
+    def _record(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR, "
+                         "star_version VARCHAR, loaded_at TIMESTAMP, tables VARCHAR)")
+        self.con.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (?, ?, ?, ?)",
+                         [run_id, version, datetime.now(UTC).replace(tzinfo=None),
+                          json.dumps({t.name: t.rows for t in tables})])
 
     def query(self, sql: str, params: list[Any] | None = None, *, native: bool = False
               ) -> pa.Table:

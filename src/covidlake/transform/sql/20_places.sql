@@ -18,6 +18,15 @@ SELECT *,
                  AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips
 FROM stage.obs;
 
+-- The (name, FIPS) pairs JHU's US state rows give, with those of the files an incremental
+-- run did not read again (prev.*: empty on a full run; see transform/incremental.py).
+CREATE OR REPLACE TABLE stage.jhu_state_pairs AS
+SELECT DISTINCT province AS name, given_state_fips AS fips
+FROM stage.obs_codes WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
+                       AND province IS NOT NULL AND given_state_fips IS NOT NULL
+UNION
+SELECT name, fips FROM prev.jhu_state_pairs;
+
 -- US states: name <-> 2-digit FIPS <-> abbreviation.
 CREATE OR REPLACE TABLE stage.us_state_pairs AS
 SELECT DISTINCT trim(state) AS name, lpad(trim(fips), 2, '0') AS fips, 1 AS priority
@@ -29,9 +38,7 @@ UNION ALL
 SELECT DISTINCT trim(split_part(geo_display_label, ',', -1)), left(lpad(trim(geo_id2), 5, '0'), 2), 3
 FROM stage.county_population WHERE regexp_full_match(trim(geo_id2), '[0-9]{4,5}') AND geo_display_label LIKE '%,%'
 UNION ALL
-SELECT DISTINCT province, given_state_fips, 4
-FROM stage.obs_codes WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
-                       AND province IS NOT NULL AND given_state_fips IS NOT NULL;
+SELECT name, fips, 4 FROM stage.jhu_state_pairs;
 
 CREATE OR REPLACE TABLE stage.us_state_by_name AS
 SELECT lower(strip_accents(name)) AS name_key, min(fips) AS fips

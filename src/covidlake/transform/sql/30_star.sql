@@ -2,11 +2,22 @@
 
 -- Every place any source names, plus the parents of each (county -> state -> country) and
 -- every Census county, so that dim_region is complete even where a place has no facts.
+-- The rankings below only need each distinct place description's last day (with the JHU
+-- descriptions of files an incremental run did not read again).
+CREATE OR REPLACE TABLE stage.used AS
+SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
+       latitude, longitude, max(obs_date) AS obs_date
+FROM (SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
+             latitude, longitude, obs_date
+      FROM stage.obs_final WHERE reason IS NULL
+      UNION ALL
+      SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
+             latitude, longitude, obs_date
+      FROM prev.jhu_used)
+GROUP BY ALL;
+
 CREATE OR REPLACE TABLE stage.region_candidates AS
-WITH used AS (  -- the rankings below only need each distinct place description's last day
-    SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
-           latitude, longitude, max(obs_date) AS obs_date
-    FROM stage.obs_final WHERE reason IS NULL GROUP BY ALL),
+WITH used AS (SELECT * FROM stage.used),
 direct AS (
     SELECT nk, country, level, province, county_name AS county, state_fips, county_fips,
            CASE WHEN source IN ('us_county', 'us_states') THEN 1 ELSE 5 END AS priority,
@@ -105,27 +116,39 @@ SELECT region_key, level, country_region, province_state, county, fips, state_ab
 FROM stage.region_keys
 ORDER BY region_key;
 
+-- The days an incremental run keeps from the previous star (prev.fact, by natural key) are
+-- not computed again; every other day is. On a full run prev.fact is empty.
 CREATE OR REPLACE TABLE star.fact_covid AS
-SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
-       max(o.confirmed) AS confirmed, max(o.deaths) AS deaths,
-       max(o.recovered) AS recovered, max(o.active) AS active,
-       max(o.nyt_cases) AS nyt_cases, max(o.nyt_deaths) AS nyt_deaths,
-       max(o.positive) AS positive, max(o.negative) AS negative,
-       max(o.hospitalized_currently) AS hospitalized_currently,
-       max(o.hospitalized) AS hospitalized,
-       max(o.hospitalized_discharged) AS hospitalized_discharged
-FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
-WHERE o.reason IS NULL
-GROUP BY ALL
+SELECT * FROM (
+    SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
+           max(o.confirmed) AS confirmed, max(o.deaths) AS deaths,
+           max(o.recovered) AS recovered, max(o.active) AS active,
+           max(o.nyt_cases) AS nyt_cases, max(o.nyt_deaths) AS nyt_deaths,
+           max(o.positive) AS positive, max(o.negative) AS negative,
+           max(o.hospitalized_currently) AS hospitalized_currently,
+           max(o.hospitalized) AS hospitalized,
+           max(o.hospitalized_discharged) AS hospitalized_discharged
+    FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
+    WHERE o.reason IS NULL
+      AND CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) NOT IN (SELECT date_key FROM prev.fact)
+    GROUP BY ALL
+    UNION ALL
+    SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,
+           p.nyt_cases, p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently,
+           p.hospitalized, p.hospitalized_discharged
+    FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk)
 ORDER BY date_key, region_key;
 
 -- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
 -- every engine computes alike; names from the date format, not locale-dependent functions.
 CREATE OR REPLACE TABLE stage.calendar AS
+WITH fact_days AS (
+    SELECT obs_date AS d FROM stage.obs_final WHERE reason IS NULL
+    UNION ALL
+    SELECT obs_date FROM prev.fact)
 SELECT CAST(d AS DATE) AS d
 FROM (SELECT unnest(generate_series(
-          (SELECT min(obs_date) FROM stage.obs_final WHERE reason IS NULL),
-          (SELECT max(obs_date) FROM stage.obs_final WHERE reason IS NULL),
+          (SELECT min(d) FROM fact_days), (SELECT max(d) FROM fact_days),
           INTERVAL 1 DAY)) AS d);
 
 CREATE OR REPLACE TABLE star.dim_date AS

@@ -5,6 +5,8 @@ SELECT source AS source_table, file, src_row, reason, obs_date, country, level, 
        county, fips, CAST(NULL AS VARCHAR) AS raw_line
 FROM stage.obs_final WHERE reason IS NOT NULL
 UNION ALL
+SELECT * FROM prev.rejects  -- JHU rows rejected before, in files an incremental run kept
+UNION ALL
 SELECT 'hospital_beds', _file, CAST(NULL AS BIGINT), 'unparseable value in ' || bad,
        CAST(NULL AS DATE), 'US', 'county', state_name, county_name, fips, CAST(NULL AS VARCHAR)
 FROM stage.hospital_beds WHERE bad <> ''

@@ -1,0 +1,200 @@
+"""Incremental transform: when the only change since the last transform is new daily JHU files,
+read just those and keep the rest of the previous star, with the same result a full rebuild
+gives (tests/test_incremental_transform.py compares the two, file by file).
+
+Why that is exact: a JHU file's rows all carry the file's date, and a day's facts are built
+from that day's rows only, so the days the new files do not touch keep their fact rows, as
+long as the lookups and the region keys are the same. What a full run would compute from the
+files not read again is carried in `prev.*` tables (empty on a full run, which runs the very
+same SQL):
+
+- prev.jhu_state_pairs: the (state name, FIPS) pairs the JHU files gave (a name lookup);
+- prev.jhu_used: each JHU place description's last day (the region rankings);
+- prev.fact: the previous star's facts of the days not recomputed, by natural key;
+- prev.rejects: the JHU rows rejected before.
+
+The state behind them is written to `_state/transform/` in the lake after each export, stamped
+with the star version it belongs to. Anything else that changed (another table, the model, a
+JHU file changed or removed, a new file for a day already present, the way JHU is typed) means
+a full rebuild, and the run says why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from covidlake.catalog import Catalog, TableDef
+from covidlake.export import StarManifest, inputs_fingerprint
+from covidlake.lakesql import lit
+from covidlake.store import ObjectStore
+from covidlake.transform.model import MEASURES
+from covidlake.transform.runner import SqlRunner
+
+DAILY = "enigma_jhu"  # the table whose files are days (obs_date from the file name)
+_DAY = re.compile(r"([0-9]{2}-[0-9]{2}-[0-9]{4})\.csv$")  # as 10_observations.sql reads it
+STATE = "_state/transform/"
+STATE_DOC = STATE + "state.json"
+
+_REJECT_COLUMNS = [("source_table", "VARCHAR"), ("file", "VARCHAR"), ("src_row", "BIGINT"),
+                   ("reason", "VARCHAR"), ("obs_date", "DATE"), ("country", "VARCHAR"),
+                   ("level", "VARCHAR"), ("province", "VARCHAR"), ("county", "VARCHAR"),
+                   ("fips", "VARCHAR"), ("raw_line", "VARCHAR")]
+PREV_TABLES: dict[str, list[tuple[str, str]]] = {
+    "prev.jhu_state_pairs": [("name", "VARCHAR"), ("fips", "VARCHAR")],
+    "prev.jhu_used": [(c, "VARCHAR") for c in ("nk", "country", "level", "province",
+                                               "county_name", "state_fips", "county_fips",
+                                               "source")]
+    + [("latitude", "DOUBLE"), ("longitude", "DOUBLE"), ("obs_date", "DATE")],
+    "prev.fact": [("date_key", "INTEGER"), ("obs_date", "DATE"), ("nk", "VARCHAR")]
+    + [(m, "BIGINT") for m in MEASURES],
+    "prev.rejects": _REJECT_COLUMNS,
+}
+
+
+def file_day(key: str) -> date | None:
+    """The day a JHU file reports, from its name (MM-DD-YYYY.csv)."""
+    m = _DAY.search(key)
+    if not m:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%m-%d-%Y").date()
+    except ValueError:
+        return None
+
+
+def read_definition(table: TableDef, keys: list[str] | None = None) -> str:
+    """How the table's files (all, or `keys`) are read and typed: if this is unchanged, so is
+    every row read from them."""
+    group_of = {k: table.groups[f.group] for k, f in table.files.items()}
+    doc = {
+        "columns": [(c.name, c.type, c.formats, c.partition) for c in table.columns],
+        "partition_keys": table.partition_keys, "overrides": table.overrides,
+        "files": {k: [json.dumps(group_of[k].dialect.__dict__, sort_keys=True),
+                      group_of[k].columns, group_of[k].declared]
+                  for k in sorted(keys if keys is not None else table.files)},
+    }
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
+def others_fingerprint(catalog: Catalog) -> str:
+    """Everything the star depends on except the daily table: other tables, the model."""
+    return inputs_fingerprint(catalog, exclude=DAILY)
+
+
+@dataclass
+class Plan:
+    """An incremental transform: the new daily files, and what is kept of the previous one."""
+
+    new_files: list[str]
+    base: StarManifest  # the previous star
+    state: dict[str, Any]
+    days: list[date] = field(default_factory=list)  # the days the new files report
+
+    @property
+    def date_keys(self) -> list[int]:
+        return sorted(int(d.strftime("%Y%m%d")) for d in self.days)
+
+    @property
+    def carried(self) -> dict[str, dict[str, Any]]:
+        return {DAILY: self.state["counts"]}
+
+
+def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
+    """An incremental plan, or None and why the transform must read everything."""
+    if not lake.exists(STATE_DOC):
+        return None, "no state from an earlier transform"
+    state = json.loads(lake.get(STATE_DOC))
+    base = StarManifest.read(lake)
+    if base is None or base.version != state.get("star_version") \
+            or base.inputs != state.get("inputs"):
+        return None, "the star in the lake is not the one the saved state belongs to"
+    if others_fingerprint(catalog) != state.get("others"):
+        return None, f"a table other than {DAILY}, or the model, changed"
+    table = catalog.get(DAILY)
+    if table is None:
+        return None, f"no {DAILY} table"
+    before: dict[str, str] = state["files"]
+    now = {k: f.sha256 for k, f in table.files.items()}
+    if any(now.get(k) != sha for k, sha in before.items()):
+        return None, f"a {DAILY} file was changed or removed"
+    if read_definition(table, sorted(before)) != state["read"]:
+        return None, f"{DAILY} is now typed differently (a new header or format)"
+    new = sorted(set(now) - set(before))
+    days = [file_day(k) for k in new]
+    old_days = {file_day(k) for k in before}
+    if any(d is None for d in days) or len(set(days)) < len(days) or old_days & set(days):
+        return None, f"a new {DAILY} file has no date in its name, or reports a day already read"
+    return Plan(new, base, state, [d for d in days if d is not None]), ""
+
+
+def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
+    """Create prev.*: empty for a full run; for an incremental one, over the previous star and
+    the saved state (views: each is read once or twice)."""
+    if chosen is None:
+        for name, columns in PREV_TABLES.items():
+            runner.create_table(name, columns, [])
+        return
+    fact = lit(lake.uri(next(k for k in chosen.base.table("fact_covid").files
+                             if k.endswith(".parquet"))))
+    rejects = lit(lake.uri(next(k for k in chosen.base.rejects if k.endswith(".parquet"))))
+    keys, used, pairs = (lit(lake.uri(STATE + n + ".parquet"))
+                         for n in ("region_keys", "jhu_used", "jhu_state_pairs"))
+    skip = ", ".join(str(k) for k in chosen.date_keys) or "NULL"
+    measures = ", ".join(f"f.{m}" for m in MEASURES)
+    runner.execute(f"""
+        CREATE OR REPLACE VIEW prev.fact AS
+        SELECT f.date_key, CAST(strptime(CAST(f.date_key AS VARCHAR), '%Y%m%d') AS DATE)
+               AS obs_date, k.nk, {measures}
+        FROM read_parquet({fact}) f JOIN read_parquet({keys}) k ON k.region_key = f.region_key
+        WHERE f.date_key NOT IN ({skip});
+        CREATE OR REPLACE VIEW prev.jhu_used AS SELECT * FROM read_parquet({used});
+        CREATE OR REPLACE VIEW prev.jhu_state_pairs AS SELECT * FROM read_parquet({pairs});
+        CREATE OR REPLACE VIEW prev.rejects AS
+        SELECT {', '.join(c for c, _ in _REJECT_COLUMNS)} FROM read_parquet({rejects})
+        WHERE source_table = {lit(DAILY)} AND raw_line IS NULL;
+    """)
+
+
+def keys_kept(con: Any, chosen: Plan, lake: ObjectStore) -> bool:
+    """True if every place keeps its region key (then the other days' fact rows are unchanged
+    and the warehouse can replace just the new days)."""
+    keys = lit(lake.uri(STATE + "region_keys.parquet"))
+    return con.execute(f"SELECT count(*) FROM read_parquet({keys}) p LEFT JOIN "
+                       "stage.region_keys k ON k.nk = p.nk AND k.region_key = p.region_key "
+                       "WHERE k.nk IS NULL").fetchone()[0] == 0
+
+
+def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
+         reconciliation: list[dict[str, Any]]) -> None:
+    """Write what the next incremental run needs, after the star it belongs to is exported.
+    The document goes last: until it names this star's version, the state is not used."""
+    table = catalog.get(DAILY)
+    if table is None:
+        return
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory(prefix="covidlake-state-") as tmp:
+        for name, sql in (
+            ("region_keys", "SELECT nk, region_key FROM stage.region_keys"),
+            ("jhu_used", f"SELECT * FROM stage.used WHERE source = {lit(DAILY)}"),
+            ("jhu_state_pairs", "SELECT name, fips FROM stage.jhu_state_pairs"),
+        ):
+            local = Path(tmp) / f"{name}.parquet"
+            con.execute(f"COPY ({sql} ORDER BY ALL) TO {lit(str(local))} (FORMAT parquet)")
+            lake.put_file(STATE + f"{name}.parquet", local)
+    rec = next(r for r in reconciliation if r["source_table"] == DAILY)
+    malformed = {r: n for r, n in rec["reasons"].items() if r.startswith("malformed line")}
+    doc = {
+        "star_version": manifest.version, "inputs": manifest.inputs,
+        "others": others_fingerprint(catalog), "read": read_definition(table),
+        "files": {k: f.sha256 for k, f in table.files.items()},
+        "counts": {"read": rec["rows_read"] - sum(malformed.values()),
+                   "used": rec["rows_used"],
+                   "reasons": {r: n for r, n in rec["reasons"].items() if r not in malformed}},
+    }
+    lake.put(STATE_DOC, json.dumps(doc, indent=1, sort_keys=True).encode())
