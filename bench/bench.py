@@ -146,8 +146,12 @@ def timed(lake: Path, work: Path, *args: str, env: dict[str, str] | None = None
     if m.exit_code:
         raise SystemExit(f"bench: covidlake {' '.join(args)} failed:\n{m.stderr_tail}")
     rec = last_record(lake)
+    transform = next((s for s in rec["stages"] if s["name"] == "transform"), {})
+    load = next((s for s in rec["stages"] if s["name"] == "load"), {})
     return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
-            "star_version": rec["star_version"]}, rec
+            "star_version": rec["star_version"],
+            "transform_mode": transform.get("detail", {}).get("mode", "skipped"),
+            "load_detail": load.get("detail", {})}, rec
 
 
 def pipeline(source: Path, work: Path, name: str) -> tuple[dict[str, Any], Path, Path]:
@@ -272,6 +276,10 @@ def bench(workload: str, work: Path, spark: bool) -> Result:
                   "noop_seconds": res.noop["seconds"]}
     if res.new_day:
         res.ratios["new_day_to_run"] = round(res.new_day["seconds"] / total, 3)
+        # the incremental run must give the star a full run gives: a fast wrong answer is no
+        # answer
+        res.new_day["same_star_as_full_run"] = (
+            res.new_day["star_version"] == res.run["star_version"])
     ratio_max, rss_max = TARGETS.get(workload, (None, None))
     if ratio_max:
         res.targets["run_to_floor"] = {"target": ratio_max,

@@ -103,7 +103,15 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                                   {incremental.DAILY: chosen.new_files} if chosen else None)
     try:
         with run.stage("transform") as st:
-            result = build(runner, catalog, chosen, lake)
+            try:
+                result = build(runner, catalog, chosen, lake)
+            except incremental.Unsettled as exc:
+                why = str(exc)
+                log.info(f"transform: full rebuild ({why})")
+                engine.close()
+                chosen = None
+                engine, runner, con = _engine(settings.engine, lake, catalog)
+                result = build(runner, catalog)
             st.detail = {"engine": settings.engine,
                          "mode": "incremental" if chosen else "full",
                          "new_files": chosen.new_files if chosen else [],

@@ -109,7 +109,7 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
     result = TransformResult()
     if chosen is not None and lake is None:
         raise ValueError("an incremental transform reads the previous star from the lake")
-    from covidlake.transform.incremental import declare
+    from covidlake.transform.incremental import check_lookups, declare
 
     declare(runner, chosen, lake)  # type: ignore[arg-type]
     for name, needs in NEEDS.items():
@@ -129,6 +129,8 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
         except Exception as exc:  # the engine's own error classes
             raise CovidlakeError(f"transform step {script} failed: {exc}",
                                  hint="run with --debug for the traceback") from exc
+    if chosen is not None:
+        check_lookups(runner)
     result.reconciliation = reconcile(runner, catalog, chosen.carried if chosen else None)
     result.checks = run_checks(runner, result.reconciliation, result.warnings)
     result.rows = {t.name: runner.rows(f"SELECT count(*) FROM star.{t.name}")[0][0]

@@ -28,6 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from covidlake.catalog import Catalog, TableDef
+from covidlake.errors import CovidlakeError
 from covidlake.export import StarManifest, inputs_fingerprint
 from covidlake.lakesql import lit
 from covidlake.store import ObjectStore
@@ -157,6 +158,19 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
         SELECT {', '.join(c for c, _ in _REJECT_COLUMNS)} FROM read_parquet({rejects})
         WHERE source_table = {lit(DAILY)} AND raw_line IS NULL;
     """)
+
+
+class Unsettled(CovidlakeError):
+    """The new files change a lookup that the kept rows were placed with: rebuild fully."""
+
+
+def check_lookups(runner: SqlRunner) -> None:
+    """The one lookup JHU rows feed (state name -> FIPS pairs) must be what the kept rows were
+    placed with; a new pair could place an old row elsewhere in a full rebuild."""
+    new = runner.rows("SELECT count(*) FROM stage.jhu_state_pairs")[0][0]
+    old = runner.rows("SELECT count(*) FROM prev.jhu_state_pairs")[0][0]
+    if new != old:
+        raise Unsettled(f"the new {DAILY} files name {new - old} US state(s) a new way")
 
 
 def keys_kept(con: Any, chosen: Plan, lake: ObjectStore) -> bool:
