@@ -113,11 +113,15 @@ def table_select(table: TableDef, uri_of: Callable[[str], str], root: str, *,
     With `diagnostics`, adds `_file` (the lake key) and `_bad_columns` (comma-separated names
     of columns whose non-empty text did not parse).
     """
-    parts = [group_select(g, [uri_of(k) for k in g.files], table, root)
-             for g in table.groups if g.files]
-    # Columns a group lacks are NULL; cast so every union branch agrees on the type.
+    groups = [g for g in table.groups if g.files]
+    parts = [group_select(g, [uri_of(k) for k in g.files], table, root) for g in groups]
+    # Columns a group lacks are NULL; cast so every union branch agrees on the type. A column
+    # no group has (the files are a subset: an incremental run's new ones) is NULL too.
+    present = {n for g in groups for _, n in g.columns} | {
+        c.name for c in table.columns if c.partition}
     union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
     select = ", ".join(
-        f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in table.columns
+        f"CAST({ident(c.name) if c.name in present else 'NULL'} AS {c.type}) AS {ident(c.name)}"
+        for c in table.columns
     ) + (", _file, _bad_columns" if diagnostics else "")
     return f"SELECT {select} FROM ({union})"

@@ -27,6 +27,7 @@ class LoadResult:
     version: str
     loaded: bool  # False when the warehouse already had this version
     rows: dict[str, int]
+    by_day: bool = False  # only the delta's fact days were replaced
 
 
 @contextmanager
@@ -88,4 +89,4 @@ def load(lake: ObjectStore, warehouse: Warehouse, run_id: str, *, force: bool = 
     else:
         log.info(f"load: {sum(rows.values()):,} rows in {len(tables)} tables into "
                  f"{warehouse.url}")
-    return LoadResult(manifest.version, True, rows)
+    return LoadResult(manifest.version, True, rows, by_day)

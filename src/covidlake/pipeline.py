@@ -151,7 +151,8 @@ def stage_load(settings: Settings, lake: ObjectStore, run: Run) -> None:
         with run.stage("load") as st:
             result = load(lake, warehouse, run.id, force=settings.force)
             st.rows_out = result.rows if result.loaded else {}
-            st.detail = {"loaded": result.loaded, "warehouse": warehouse.url}
+            st.detail = {"loaded": result.loaded, "by_day": result.by_day,
+                         "warehouse": warehouse.url}
         run.record.star_version = result.version
     finally:
         warehouse.close()

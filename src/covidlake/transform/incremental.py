@@ -28,6 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from covidlake.catalog import Catalog, TableDef
+from covidlake.crawl.infer import STAT_NAMES
 from covidlake.errors import CovidlakeError
 from covidlake.export import StarManifest, inputs_fingerprint
 from covidlake.lakesql import lit
@@ -72,13 +73,43 @@ def read_definition(table: TableDef, keys: list[str] | None = None) -> str:
     every row read from them."""
     group_of = {k: table.groups[f.group] for k, f in table.files.items()}
     doc = {
-        "columns": [(c.name, c.type, c.formats, c.partition) for c in table.columns],
+        # by name: the order follows the first file of each header, not how values are read;
+        # date formats apart (formats_kept): a new file may bring one no old value matches
+        "columns": sorted((c.name, c.type, c.partition) for c in table.columns),
         "partition_keys": table.partition_keys, "overrides": table.overrides,
         "files": {k: [json.dumps(group_of[k].dialect.__dict__, sort_keys=True),
                       group_of[k].columns, group_of[k].declared]
                   for k in sorted(keys if keys is not None else table.files)},
     }
     return json.dumps(doc, sort_keys=True, default=str)
+
+
+def formats(table: TableDef) -> dict[str, list[str]]:
+    return {c.name: list(c.formats) for c in table.columns if c.formats}
+
+
+def formats_kept(table: TableDef, before: dict[str, list[str]], keys: list[str]) -> bool:
+    """True if every old file's values parse as they did: no format was dropped, and no value
+    of an old file matches a format added since (the crawler counts matches per format and
+    file), so trying the added formats changes nothing for them."""
+    now = formats(table)
+    if set(now) != set(before):
+        return False
+    for name, fmts in now.items():
+        if not set(before[name]) <= set(fmts):
+            return False
+        added = set(fmts) - set(before[name])
+        if not added:
+            continue
+        slots = [STAT_NAMES.index(f"{kind}:{f}") for f in added for kind in ("date", "ts")
+                 if f"{kind}:{f}" in STAT_NAMES]
+        for key in keys:
+            entry = table.files[key]
+            original = next((o for o, n in table.groups[entry.group].columns if n == name), None)
+            stats = entry.stats.get(original) if original is not None else None
+            if stats and any(stats[i] for i in slots):
+                return False
+    return True
 
 
 def others_fingerprint(catalog: Catalog) -> str:
@@ -122,7 +153,8 @@ def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
     now = {k: f.sha256 for k, f in table.files.items()}
     if any(now.get(k) != sha for k, sha in before.items()):
         return None, f"a {DAILY} file was changed or removed"
-    if read_definition(table, sorted(before)) != state["read"]:
+    if read_definition(table, sorted(before)) != state["read"] \
+            or not formats_kept(table, state["formats"], sorted(before)):
         return None, f"{DAILY} is now typed differently (a new header or format)"
     new = sorted(set(now) - set(before))
     days = [file_day(k) for k in new]
@@ -142,8 +174,10 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
     fact = lit(lake.uri(next(k for k in chosen.base.table("fact_covid").files
                              if k.endswith(".parquet"))))
     rejects = lit(lake.uri(next(k for k in chosen.base.rejects if k.endswith(".parquet"))))
-    keys, used, pairs = (lit(lake.uri(STATE + n + ".parquet"))
-                         for n in ("region_keys", "jhu_used", "jhu_state_pairs"))
+    keys, used, pairs, by_name, abbr = (
+        lit(lake.uri(STATE + n + ".parquet"))
+        for n in ("region_keys", "jhu_used", "jhu_state_pairs", "us_state_by_name",
+                  "us_state_abbr"))
     skip = ", ".join(str(k) for k in chosen.date_keys) or "NULL"
     measures = ", ".join(f"f.{m}" for m in MEASURES)
     runner.execute(f"""
@@ -154,6 +188,8 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
         WHERE f.date_key NOT IN ({skip});
         CREATE OR REPLACE VIEW prev.jhu_used AS SELECT * FROM read_parquet({used});
         CREATE OR REPLACE VIEW prev.jhu_state_pairs AS SELECT * FROM read_parquet({pairs});
+        CREATE OR REPLACE VIEW prev.us_state_by_name AS SELECT * FROM read_parquet({by_name});
+        CREATE OR REPLACE VIEW prev.us_state_abbr AS SELECT * FROM read_parquet({abbr});
         CREATE OR REPLACE VIEW prev.rejects AS
         SELECT {', '.join(c for c, _ in _REJECT_COLUMNS)} FROM read_parquet({rejects})
         WHERE source_table = {lit(DAILY)} AND raw_line IS NULL;
@@ -165,12 +201,18 @@ class Unsettled(CovidlakeError):
 
 
 def check_lookups(runner: SqlRunner) -> None:
-    """The one lookup JHU rows feed (state name -> FIPS pairs) must be what the kept rows were
-    placed with; a new pair could place an old row elsewhere in a full rebuild."""
-    new = runner.rows("SELECT count(*) FROM stage.jhu_state_pairs")[0][0]
-    old = runner.rows("SELECT count(*) FROM prev.jhu_state_pairs")[0][0]
-    if new != old:
-        raise Unsettled(f"the new {DAILY} files name {new - old} US state(s) a new way")
+    """The lookups JHU rows feed (state name or abbreviation -> FIPS, through the pairs JHU's
+    state rows give) must be what the kept rows were placed with: a changed entry could place
+    an old row elsewhere in a full rebuild. A new pair that changes no entry is harmless."""
+    changed = 0
+    for name in ("us_state_by_name", "us_state_abbr"):
+        changed += runner.rows(
+            f"SELECT count(*) FROM ((SELECT * FROM stage.{name} EXCEPT SELECT * FROM "
+            f"prev.{name}) UNION ALL (SELECT * FROM prev.{name} EXCEPT SELECT * FROM "
+            f"stage.{name}))")[0][0]
+    if changed:
+        raise Unsettled(f"the new {DAILY} files change {changed} entries of the US state "
+                        "lookups")
 
 
 def keys_kept(con: Any, chosen: Plan, lake: ObjectStore) -> bool:
@@ -197,6 +239,8 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
             ("region_keys", "SELECT nk, region_key FROM stage.region_keys"),
             ("jhu_used", f"SELECT * FROM stage.used WHERE source = {lit(DAILY)}"),
             ("jhu_state_pairs", "SELECT name, fips FROM stage.jhu_state_pairs"),
+            ("us_state_by_name", "SELECT * FROM stage.us_state_by_name"),
+            ("us_state_abbr", "SELECT * FROM stage.us_state_abbr"),
         ):
             local = Path(tmp) / f"{name}.parquet"
             con.execute(f"COPY ({sql} ORDER BY ALL) TO {lit(str(local))} (FORMAT parquet)")
@@ -206,6 +250,7 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
     doc = {
         "star_version": manifest.version, "inputs": manifest.inputs,
         "others": others_fingerprint(catalog), "read": read_definition(table),
+        "formats": formats(table),
         "files": {k: f.sha256 for k, f in table.files.items()},
         "counts": {"read": rec["rows_read"] - sum(malformed.values()),
                    "used": rec["rows_used"],
