@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -60,3 +61,46 @@ def test_missing_source_is_a_clear_error(source: Path, tmp_path: Path, missing: 
     text = str(err.value)
     assert "no files for" in text and "--source" in text
     assert ("state_abv" in text) if missing == "one table" else ("enigma_jhu" in text)
+
+
+def _touch(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def _same_size_same_mtime(path: Path) -> None:
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-2] = ord("0") if data[-2] != ord("0") else ord("1")
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # as if nothing happened
+
+
+@pytest.mark.parametrize(("change", "verify", "copied", "read"), [
+    (None, False, 0, False),                  # unchanged: not even read
+    (_touch, False, 0, True),                 # touched: read, hashed, found the same
+    (_same_size_same_mtime, False, 0, False),  # the quick check's blind spot ...
+    (_same_size_same_mtime, True, 1, True),   # ... that --force (verify) closes
+    (lambda p: p.write_bytes(p.read_bytes() + b"\n"), False, 1, True),
+])
+def test_unchanged_objects_are_not_read(source: Path, tmp_path: Path, monkeypatch,  # noqa: ANN001
+                                        change, verify: bool, copied: int, read: bool) -> None:
+    """Size and mtime (an ETag on S3) decide whether an object is read again, as in
+    `aws s3 sync`; `verify` hashes everything."""
+    lake = open_store(str(tmp_path / "lake"))
+    ingest(str(source), lake)
+    target = source / "static-datasets/csv/state-abv/states_abv.csv"
+    if change is not None:
+        change(target)
+    store = open_store(str(source))
+    reads: list[str] = []
+    real_get = type(store).get
+    monkeypatch.setattr(type(store), "get",
+                        lambda self, key: reads.append(key) or real_get(self, key))
+    source_reads = lambda: [k for k in reads if not k.startswith(("_", "raw/"))]  # noqa: E731
+    result = ingest(str(source), lake, verify=verify)
+    assert result.copied == copied
+    assert ("static-datasets/csv/state-abv/states_abv.csv" in source_reads()) is read
+    assert (len(source_reads()) > 1) is verify  # without verify only a changed one is read
+    again = ingest(str(source), lake)  # the version seen is remembered: nothing read now
+    assert again.copied == 0

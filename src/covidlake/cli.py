@@ -52,7 +52,8 @@ Quiet = Annotated[bool | None, typer.Option("--quiet", "-q", help="No progress o
 Wait = Annotated[int | None, typer.Option(
     "--wait", help="Seconds to wait if another run holds the lake's lock (default: refuse).")]
 Force = Annotated[bool | None, typer.Option(
-    "--force", help="Transform and load even when nothing they depend on changed.")]
+    "--force", help="Re-read and hash every source file, rebuild the star in full and "
+                    "load every table, even when nothing they depend on changed.")]
 Debug = Annotated[bool | None, typer.Option("--debug", help="Show tracebacks.")]
 
 
@@ -90,11 +91,11 @@ def _pipeline(command: str, stages: list[str], **flags: Any) -> None:
 
 
 @app.command()
-def ingest(source: Source = None, lake: Lake = None, wait: Wait = None, quiet: Quiet = None,
-           debug: Debug = None) -> None:
+def ingest(source: Source = None, lake: Lake = None, force: Force = None, wait: Wait = None,
+           quiet: Quiet = None, debug: Debug = None) -> None:
     """Copy the source tables into the lake's raw zone (unchanged files are skipped)."""
-    _pipeline("ingest", ["ingest"], source=source, lake=lake, wait=wait, quiet=quiet,
-              debug=debug)
+    _pipeline("ingest", ["ingest"], source=source, lake=lake, force=force, wait=wait,
+              quiet=quiet, debug=debug)
 
 
 @app.command()

@@ -26,6 +26,7 @@ class ManifestEntry:
     sha256: str
     ingested_at: str
     source: str
+    source_version: str = ""  # the source object's ObjectInfo.version when it was copied
 
 
 @dataclass
@@ -53,9 +54,11 @@ def read_manifest(lake: ObjectStore) -> dict[str, ManifestEntry]:
     return {e["key"]: ManifestEntry(**e) for e in json.loads(lake.get(MANIFEST))["objects"]}
 
 
-def ingest(source_url: str, lake: ObjectStore, tables: tuple[SourceTable, ...] = SOURCES
-           ) -> IngestResult:
-    """Copy new or changed source objects into raw/; raises SourceError if a table is missing."""
+def ingest(source_url: str, lake: ObjectStore, tables: tuple[SourceTable, ...] = SOURCES,
+           *, verify: bool = False) -> IngestResult:
+    """Copy new or changed source objects into raw/; raises SourceError if a table is missing.
+    An object whose size and version (mtime, ETag) are those of its last copy is not read;
+    `verify` reads and hashes every object anyway."""
     source = open_store(source_url)
     manifest = read_manifest(lake)
     listings = {t.name: list(source.list(t.prefix)) for t in tables}
@@ -72,25 +75,33 @@ def ingest(source_url: str, lake: ObjectStore, tables: tuple[SourceTable, ...] =
     now = datetime.now(UTC).isoformat(timespec="seconds")
     work = [(t, obj) for t in tables for obj in listings[t.name]]
     stats = {t.name: TableIngest(t.name) for t in tables}
+    changed = False
     for table, obj in log.track(work, "ingest", total=len(work)):
-        data = source.get(obj.key)
-        digest = hashlib.sha256(data).hexdigest()
         key = "raw/" + obj.key
         old = manifest.get(key)
         st = stats[table.name]
         st.files += 1
-        st.bytes += len(data)
-        if old and old.sha256 == digest and lake.exists(key):
+        st.bytes += obj.size
+        if (not verify and old and obj.version and old.source_version == obj.version
+                and old.bytes == obj.size and lake.exists(key)):
             st.skipped += 1
             result.objects.append(old)
             continue
+        data = source.get(obj.key)
+        digest = hashlib.sha256(data).hexdigest()
+        if old and old.sha256 == digest and lake.exists(key):
+            st.skipped += 1
+            if old.source_version != obj.version:  # touched, not changed: remember the version
+                old.source_version, changed = obj.version, True
+            result.objects.append(old)
+            continue
         lake.put(key, data)
-        entry = ManifestEntry(key, len(data), digest, now, source.uri(obj.key))
+        entry = ManifestEntry(key, len(data), digest, now, source.uri(obj.key), obj.version)
         manifest[key] = entry
         result.objects.append(entry)
         st.copied += 1
     result.tables = list(stats.values())
-    if result.copied:
+    if result.copied or changed:
         body = {"objects": [asdict(e) for e in sorted(manifest.values(), key=lambda e: e.key)]}
         lake.put(MANIFEST, json.dumps(body, indent=1).encode())
     log.info(f"ingest: {len(work)} objects, {result.copied} copied, "

@@ -29,7 +29,7 @@ from covidlake.warehouses import open_warehouse
 
 def stage_ingest(settings: Settings, lake: ObjectStore, run: Run) -> None:
     with run.stage("ingest") as st:
-        result = ingest(settings.source_url, lake)
+        result = ingest(settings.source_url, lake, verify=settings.force)
         st.rows_out = {t.table: t.files for t in result.tables}
         st.detail = {"copied": result.copied, "tables": [asdict(t) for t in result.tables]}
     run.record.sources = [{"key": o.key, "bytes": o.bytes, "sha256": o.sha256}

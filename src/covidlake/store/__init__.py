@@ -22,6 +22,10 @@ from covidlake.errors import ConfigError
 class ObjectInfo:
     key: str
     size: int
+    # What changes when the object does, as the store reports it without reading it (a local
+    # file's mtime, an S3 ETag); "" if unknown. Ingest skips reading an object whose size and
+    # version match its last copy, as `aws s3 sync` and rsync's quick check do.
+    version: str = ""
 
 
 class ObjectStore(Protocol):

@@ -40,11 +40,11 @@ class LocalStore:
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     try:
-                        size = path.stat().st_size
+                        st = path.stat()
                     except OSError as exc:
                         raise StoreError(f"cannot read {path}: {exc.strerror}",
                                          hint="check the file exists and is readable") from exc
-                    found.append(ObjectInfo(key, size))
+                    found.append(ObjectInfo(key, st.st_size, f"mtime:{st.st_mtime_ns}"))
         yield from sorted(found, key=lambda o: o.key)
 
     def exists(self, key: str) -> bool:

@@ -81,7 +81,9 @@ class S3Store:
                     key = obj["Key"][len(self.prefix):]
                     name = key.rsplit("/", 1)[-1]
                     if key and not name.startswith(".") and not key.endswith("/"):
-                        found.append(ObjectInfo(key, obj["Size"]))
+                        found.append(ObjectInfo(key, obj["Size"],
+                                                f"etag:{obj.get('ETag', '')}:"
+                                                f"{obj.get('LastModified', '')}"))
         except Exception as exc:
             raise self._error(exc, f"listing s3://{self.bucket}/{self._key(prefix)}") from exc
         yield from sorted(found, key=lambda o: o.key)

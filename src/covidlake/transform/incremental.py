@@ -14,9 +14,11 @@ same SQL):
 - prev.rejects: the JHU rows rejected before.
 
 The state behind them is written to `_state/transform/` in the lake after each export, stamped
-with the star version it belongs to. Anything else that changed (another table, the model, a
-JHU file changed or removed, a new file for a day already present, the way JHU is typed) means
-a full rebuild, and the run says why.
+with the star version it belongs to, with the US state lookups the kept rows were placed with
+(check_lookups compares them after the new rows are placed). Anything else that changed
+(another table, the model, a JHU file changed or removed, a new file for a day already
+present, the way old JHU files are typed, a lookup entry) means a full rebuild, and the run
+says why.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from covidlake.catalog import Catalog, TableDef
@@ -231,9 +235,6 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
     table = catalog.get(DAILY)
     if table is None:
         return
-    from pathlib import Path
-    from tempfile import TemporaryDirectory
-
     with TemporaryDirectory(prefix="covidlake-state-") as tmp:
         for name, sql in (
             ("region_keys", "SELECT nk, region_key FROM stage.region_keys"),

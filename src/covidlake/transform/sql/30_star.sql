@@ -118,26 +118,24 @@ ORDER BY region_key;
 
 -- The days an incremental run keeps from the previous star (prev.fact, by natural key) are
 -- not computed again; every other day is. On a full run prev.fact is empty.
-CREATE OR REPLACE TABLE star.fact_covid AS
-SELECT * FROM (
-    SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
-           max(o.confirmed) AS confirmed, max(o.deaths) AS deaths,
-           max(o.recovered) AS recovered, max(o.active) AS active,
-           max(o.nyt_cases) AS nyt_cases, max(o.nyt_deaths) AS nyt_deaths,
-           max(o.positive) AS positive, max(o.negative) AS negative,
-           max(o.hospitalized_currently) AS hospitalized_currently,
-           max(o.hospitalized) AS hospitalized,
-           max(o.hospitalized_discharged) AS hospitalized_discharged
-    FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
-    WHERE o.reason IS NULL
-      AND CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) NOT IN (SELECT date_key FROM prev.fact)
-    GROUP BY ALL
-    UNION ALL
-    SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,
-           p.nyt_cases, p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently,
-           p.hospitalized, p.hospitalized_discharged
-    FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk)
-ORDER BY date_key, region_key;
+CREATE OR REPLACE TABLE star.fact_covid AS  -- unordered: the export sorts what it writes
+SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
+       max(o.confirmed) AS confirmed, max(o.deaths) AS deaths,
+       max(o.recovered) AS recovered, max(o.active) AS active,
+       max(o.nyt_cases) AS nyt_cases, max(o.nyt_deaths) AS nyt_deaths,
+       max(o.positive) AS positive, max(o.negative) AS negative,
+       max(o.hospitalized_currently) AS hospitalized_currently,
+       max(o.hospitalized) AS hospitalized,
+       max(o.hospitalized_discharged) AS hospitalized_discharged
+FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
+WHERE o.reason IS NULL
+  AND CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) NOT IN (SELECT date_key FROM prev.fact)
+GROUP BY ALL
+UNION ALL
+SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active, p.nyt_cases,
+       p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently, p.hospitalized,
+       p.hospitalized_discharged
+FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk;
 
 -- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
 -- every engine computes alike; names from the date format, not locale-dependent functions.
