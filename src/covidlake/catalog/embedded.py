@@ -39,7 +39,7 @@ class EmbeddedCatalog:
 
     def put(self, table: TableDef) -> None:
         old = self._tables.get(table.name)
-        if old is None or old.to_dict() != table.to_dict():
+        if old is None or old != table:  # dataclass equality: no copies of 11k file stats
             self._tables[table.name] = table
             self._dirty = True
 
@@ -50,7 +50,8 @@ class EmbeddedCatalog:
         doc = {
             "version": self._version,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "tables": {n: t.to_dict() for n, t in sorted(self._tables.items())},
+            "tables": dict(sorted(self._tables.items())),
         }
-        self.lake.put(KEY, json.dumps(doc, separators=(",", ":")).encode())
+        # dataclasses as their fields, by the encoder itself: no plain copy of every statistic
+        self.lake.put(KEY, json.dumps(doc, separators=(",", ":"), default=vars).encode())
         self._dirty = False

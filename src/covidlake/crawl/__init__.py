@@ -190,7 +190,7 @@ class _TableCrawl:
         if old is not None:
             table.version = old.version + (1 if changes else 0)
             table.history, table.crawled_at = list(old.history), old.crawled_at
-            if table.to_dict() == old.to_dict():
+            if table == old:
                 return old, read, []
         table.crawled_at = datetime.now(UTC).isoformat(timespec="seconds")
         if old is None or changes:
