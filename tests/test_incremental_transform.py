@@ -131,18 +131,23 @@ def test_anything_else_rebuilds_fully(tmp_path: Path, change, extra: tuple[str, 
     assert _tables(wh) == _tables(tmp_path / "fresh.duckdb")
 
 
-def test_state_of_another_star_is_not_used(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("doc", "why"), [
+    (lambda d: d | {"star_version": "0" * 16}, "not the one the saved state belongs to"),
+    (lambda d: {k: v for k, v in d.items() if k != "formats"}, "unreadable"),
+    (lambda d: "{not json", "unreadable"),
+])
+def test_a_stale_or_broken_state_is_not_used(tmp_path: Path, doc, why: str) -> None:  # noqa: ANN001
     """A run that died between the export and the state's update leaves a state stamped with
-    the previous star: it must not be applied to the new one."""
+    the previous star; a state may also be cut short or written by another version."""
     src, lake, wh, held = _held_out(tmp_path, "08-26-2020.csv")
     state = lake / "_state/transform/state.json"
-    doc = json.loads(state.read_text())
-    state.write_text(json.dumps(doc | {"star_version": "0" * 16}))
+    new = doc(json.loads(state.read_text()))
+    state.write_text(new if isinstance(new, str) else json.dumps(new))
     shutil.move(held, src / JHU / held.name)
     _run(src, lake, wh)
     detail = _stage(lake, "transform")["detail"]
     assert detail["mode"] == "full"
-    assert "not the one the saved state belongs to" in detail["full_because"]
+    assert why in detail["full_because"]
     assert json.loads(state.read_text())["star_version"] == _manifest(lake)["version"]
 
 

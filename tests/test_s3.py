@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -169,3 +170,22 @@ def test_5xx_answers_are_retried_with_backoff(s3) -> None:  # noqa: ANN001
     store.client.meta.events.register("before-send.s3.GetObject", flaky)
     assert store.get("x.csv") == b"a\n1\n"
     assert len(failures) == 2
+
+
+def test_a_new_day_on_an_s3_lake_is_incremental(s3, sample_run, tmp_path: Path) -> None:  # noqa: ANN001
+    """The incremental transform reads the previous star and its state from S3 (httpfs)."""
+    _, bucket = s3
+    lake, wh = f"s3://{bucket}/lake", tmp_path / "wh.duckdb"
+    src = tmp_path / "src"
+    shutil.copytree(bundled_sample(), src)
+    day = src / "enigma-jhu/csv/03-13-2020.csv"
+    held = tmp_path / day.name
+    shutil.move(day, held)
+    cli("run", "--source", str(src), "--lake", lake, "--warehouse", str(wh), cwd=tmp_path)
+    shutil.move(held, day)
+    proc = cli("run", "--source", str(src), "--lake", lake, "--warehouse", str(wh),
+               cwd=tmp_path)
+    assert "transform: incremental: 1 new enigma_jhu file(s)" in proc.stderr
+    assert "1 fact day(s) replaced" in proc.stderr
+    full = json.loads((sample_run.lake / "star/_manifest.json").read_text())["version"]
+    assert f"star {full}" in proc.stdout

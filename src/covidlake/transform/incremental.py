@@ -143,7 +143,12 @@ def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
     """An incremental plan, or None and why the transform must read everything."""
     if not lake.exists(STATE_DOC):
         return None, "no state from an earlier transform"
-    state = json.loads(lake.get(STATE_DOC))
+    try:
+        state = json.loads(lake.get(STATE_DOC))
+        for key in ("star_version", "inputs", "others", "files", "read", "formats", "counts"):
+            state[key]  # noqa: B018 (a state written by another covidlake lacks some)
+    except (ValueError, KeyError, TypeError):
+        return None, f"the saved state ({STATE_DOC}) is unreadable or from another version"
     base = StarManifest.read(lake)
     if base is None or base.version != state.get("star_version") \
             or base.inputs != state.get("inputs"):
