@@ -9,9 +9,12 @@ files not read again is carried in `prev.*` tables (empty on a full run, which r
 same SQL):
 
 - prev.jhu_state_pairs: the (state name, FIPS) pairs the JHU files gave (a name lookup);
-- prev.jhu_used: each JHU place description's last day (the region rankings);
-- prev.fact: the previous star's facts of the days not recomputed, by natural key;
-- prev.rejects: the JHU rows rejected before.
+- prev.days: the new days (empty on a full run; the other sources' rows are then not read
+  again: their files did not change, and their staged copies serve the lookups only);
+- prev.used: each place description's last day (the region rankings);
+- prev.fact: the previous star's facts by natural key: kept for the other days, merged with
+  the new JHU rows for the new days;
+- prev.rejects: the rows rejected before.
 
 The state behind them is written to `_state/transform/` in the lake after each export, stamped
 with the star version it belongs to, with the US state lookups the kept rows were placed with
@@ -38,6 +41,7 @@ from covidlake.export import StarManifest, inputs_fingerprint
 from covidlake.lakesql import lit
 from covidlake.store import ObjectStore
 from covidlake.transform.model import MEASURES
+from covidlake.transform.quality import FACT_SOURCES
 from covidlake.transform.runner import SqlRunner
 
 DAILY = "enigma_jhu"  # the table whose files are days (obs_date from the file name)
@@ -51,7 +55,8 @@ _REJECT_COLUMNS = [("source_table", "VARCHAR"), ("file", "VARCHAR"), ("src_row",
                    ("fips", "VARCHAR"), ("raw_line", "VARCHAR")]
 PREV_TABLES: dict[str, list[tuple[str, str]]] = {
     "prev.jhu_state_pairs": [("name", "VARCHAR"), ("fips", "VARCHAR")],
-    "prev.jhu_used": [(c, "VARCHAR") for c in ("nk", "country", "level", "province",
+    "prev.days": [("date_key", "INTEGER")],
+    "prev.used": [(c, "VARCHAR") for c in ("nk", "country", "level", "province",
                                                "county_name", "state_fips", "county_fips",
                                                "source")]
     + [("latitude", "DOUBLE"), ("longitude", "DOUBLE"), ("obs_date", "DATE")],
@@ -136,7 +141,8 @@ class Plan:
 
     @property
     def carried(self) -> dict[str, dict[str, Any]]:
-        return {DAILY: self.state["counts"]}
+        counts: dict[str, dict[str, Any]] = self.state["counts"]
+        return {src: c if src == DAILY else c | {"all": True} for src, c in counts.items()}
 
 
 def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
@@ -185,23 +191,25 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
     rejects = lit(lake.uri(next(k for k in chosen.base.rejects if k.endswith(".parquet"))))
     keys, used, pairs, by_name, abbr = (
         lit(lake.uri(STATE + n + ".parquet"))
-        for n in ("region_keys", "jhu_used", "jhu_state_pairs", "us_state_by_name",
+        for n in ("region_keys", "used", "jhu_state_pairs", "us_state_by_name",
                   "us_state_abbr"))
-    skip = ", ".join(str(k) for k in chosen.date_keys) or "NULL"
+    days = ", ".join(str(k) for k in chosen.date_keys)
+    sources = ", ".join(lit(s) for s in FACT_SOURCES)  # malformed lines are counted afresh
     measures = ", ".join(f"f.{m}" for m in MEASURES)
     runner.execute(f"""
         CREATE OR REPLACE VIEW prev.fact AS
         SELECT f.date_key, CAST(strptime(CAST(f.date_key AS VARCHAR), '%Y%m%d') AS DATE)
                AS obs_date, k.nk, {measures}
-        FROM read_parquet({fact}) f JOIN read_parquet({keys}) k ON k.region_key = f.region_key
-        WHERE f.date_key NOT IN ({skip});
-        CREATE OR REPLACE VIEW prev.jhu_used AS SELECT * FROM read_parquet({used});
+        FROM read_parquet({fact}) f JOIN read_parquet({keys}) k ON k.region_key = f.region_key;
+        CREATE OR REPLACE TABLE prev.days AS
+        SELECT CAST(unnest([{days}]) AS INTEGER) AS date_key;
+        CREATE OR REPLACE VIEW prev.used AS SELECT * FROM read_parquet({used});
         CREATE OR REPLACE VIEW prev.jhu_state_pairs AS SELECT * FROM read_parquet({pairs});
         CREATE OR REPLACE VIEW prev.us_state_by_name AS SELECT * FROM read_parquet({by_name});
         CREATE OR REPLACE VIEW prev.us_state_abbr AS SELECT * FROM read_parquet({abbr});
         CREATE OR REPLACE VIEW prev.rejects AS
         SELECT {', '.join(c for c, _ in _REJECT_COLUMNS)} FROM read_parquet({rejects})
-        WHERE source_table = {lit(DAILY)} AND raw_line IS NULL;
+        WHERE source_table IN ({sources}) AND raw_line IS NULL;
     """)
 
 
@@ -243,7 +251,7 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
     with TemporaryDirectory(prefix="covidlake-state-") as tmp:
         for name, sql in (
             ("region_keys", "SELECT nk, region_key FROM stage.region_keys"),
-            ("jhu_used", f"SELECT * FROM stage.used WHERE source = {lit(DAILY)}"),
+            ("used", "SELECT * FROM stage.used"),
             ("jhu_state_pairs", "SELECT name, fips FROM stage.jhu_state_pairs"),
             ("us_state_by_name", "SELECT * FROM stage.us_state_by_name"),
             ("us_state_abbr", "SELECT * FROM stage.us_state_abbr"),
@@ -251,15 +259,19 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
             local = Path(tmp) / f"{name}.parquet"
             con.execute(f"COPY ({sql} ORDER BY ALL) TO {lit(str(local))} (FORMAT parquet)")
             lake.put_file(STATE + f"{name}.parquet", local)
-    rec = next(r for r in reconciliation if r["source_table"] == DAILY)
-    malformed = {r: n for r, n in rec["reasons"].items() if r.startswith("malformed line")}
+    counts = {}
+    for rec in reconciliation:  # without the malformed lines, which are counted afresh
+        if rec["source_table"] not in FACT_SOURCES:
+            continue
+        malformed = {r: n for r, n in rec["reasons"].items() if r.startswith("malformed line")}
+        counts[rec["source_table"]] = {
+            "read": rec["rows_read"] - sum(malformed.values()), "used": rec["rows_used"],
+            "reasons": {r: n for r, n in rec["reasons"].items() if r not in malformed}}
     doc = {
         "star_version": manifest.version, "inputs": manifest.inputs,
         "others": others_fingerprint(catalog), "read": read_definition(table),
         "formats": formats(table),
         "files": {k: f.sha256 for k, f in table.files.items()},
-        "counts": {"read": rec["rows_read"] - sum(malformed.values()),
-                   "used": rec["rows_used"],
-                   "reasons": {r: n for r, n in rec["reasons"].items() if r not in malformed}},
+        "counts": counts,
     }
     lake.put(STATE_DOC, json.dumps(doc, indent=1, sort_keys=True).encode())

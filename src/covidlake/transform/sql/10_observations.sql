@@ -34,6 +34,8 @@ LEFT JOIN ref.province_aliases pa
 
 -- One shape for every source (explicit columns, so that every engine reads it alike);
 -- src_row numbers rows within a source, for the rejects only: no result depends on it.
+-- An incremental run (prev.days holds the new days) reads only the new JHU files: the other
+-- sources did not change, and what they gave is in prev.* (see transform/incremental.py).
 CREATE OR REPLACE VIEW stage.obs AS  -- a view: read once, by stage.obs_codes
 SELECT 'enigma_jhu' AS source, src_row, _file AS file, bad, obs_date, country,
        CASE WHEN county IS NOT NULL THEN 'county' WHEN province IS NOT NULL THEN 'state' ELSE 'country' END AS level,
@@ -57,6 +59,7 @@ SELECT 'us_county' AS source, row_number() OVER (ORDER BY _file) AS src_row, _fi
        CAST(NULL AS BIGINT) AS hospitalized_currently, CAST(NULL AS BIGINT) AS hospitalized,
        CAST(NULL AS BIGINT) AS hospitalized_discharged
 FROM stage.us_county
+WHERE NOT EXISTS (SELECT 1 FROM prev.days)
 UNION ALL
 SELECT 'us_states' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file,
        bad, date AS obs_date, 'US' AS country, 'state' AS level,
@@ -70,6 +73,7 @@ SELECT 'us_states' AS source, row_number() OVER (ORDER BY _file) AS src_row, _fi
        CAST(NULL AS BIGINT) AS hospitalized_currently, CAST(NULL AS BIGINT) AS hospitalized,
        CAST(NULL AS BIGINT) AS hospitalized_discharged
 FROM stage.us_states
+WHERE NOT EXISTS (SELECT 1 FROM prev.days)
 UNION ALL
 SELECT 'states_daily' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file,
        bad, date AS obs_date, 'US' AS country, 'state' AS level,
@@ -82,6 +86,7 @@ SELECT 'states_daily' AS source, row_number() OVER (ORDER BY _file) AS src_row, 
        CAST(NULL AS BIGINT) AS nyt_deaths, positive, negative, hospitalized_currently,
        hospitalized, hospitalized_discharged
 FROM stage.states_daily
+WHERE NOT EXISTS (SELECT 1 FROM prev.days)
 UNION ALL
 SELECT 'us_daily' AS source, row_number() OVER (ORDER BY _file) AS src_row, _file AS file, bad,
        date AS obs_date, 'US' AS country, 'country' AS level,
@@ -93,4 +98,5 @@ SELECT 'us_daily' AS source, row_number() OVER (ORDER BY _file) AS src_row, _fil
        CAST(NULL AS BIGINT) AS active, CAST(NULL AS BIGINT) AS nyt_cases,
        CAST(NULL AS BIGINT) AS nyt_deaths, positive, negative, hospitalized_currently,
        hospitalized, hospitalized_discharged
-FROM stage.us_daily;
+FROM stage.us_daily
+WHERE NOT EXISTS (SELECT 1 FROM prev.days);

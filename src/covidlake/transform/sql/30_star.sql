@@ -2,8 +2,8 @@
 
 -- Every place any source names, plus the parents of each (county -> state -> country) and
 -- every Census county, so that dim_region is complete even where a place has no facts.
--- The rankings below only need each distinct place description's last day (with the JHU
--- descriptions of files an incremental run did not read again).
+-- The rankings below only need each distinct place description's last day (with those of
+-- the rows an incremental run did not read again).
 CREATE OR REPLACE TABLE stage.used AS
 SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
        latitude, longitude, max(obs_date) AS obs_date
@@ -13,7 +13,7 @@ FROM (SELECT nk, country, level, province, county_name, state_fips, county_fips,
       UNION ALL
       SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
              latitude, longitude, obs_date
-      FROM prev.jhu_used)
+      FROM prev.used)
 GROUP BY ALL;
 
 CREATE OR REPLACE TABLE stage.region_candidates AS
@@ -116,26 +116,35 @@ SELECT region_key, level, country_region, province_state, county, fips, state_ab
 FROM stage.region_keys
 ORDER BY region_key;
 
--- The days an incremental run keeps from the previous star (prev.fact, by natural key) are
--- not computed again; every other day is. On a full run prev.fact is empty.
-CREATE OR REPLACE TABLE star.fact_covid AS  -- unordered: the export sorts what it writes
-SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
-       max(o.confirmed) AS confirmed, max(o.deaths) AS deaths,
-       max(o.recovered) AS recovered, max(o.active) AS active,
-       max(o.nyt_cases) AS nyt_cases, max(o.nyt_deaths) AS nyt_deaths,
-       max(o.positive) AS positive, max(o.negative) AS negative,
-       max(o.hospitalized_currently) AS hospitalized_currently,
-       max(o.hospitalized) AS hospitalized,
-       max(o.hospitalized_discharged) AS hospitalized_discharged
-FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
-WHERE o.reason IS NULL
-  AND CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) NOT IN (SELECT date_key FROM prev.fact)
-GROUP BY ALL
+-- An incremental run recomputes the new days (prev.days) from the new JHU rows and the facts
+-- the other sources gave those days before; the other days are kept as they were. On a full
+-- run prev.fact and prev.days are empty. Unordered: the export sorts what it writes.
+CREATE OR REPLACE TABLE star.fact_covid AS
+SELECT date_key, region_key,
+       max(confirmed) AS confirmed, max(deaths) AS deaths, max(recovered) AS recovered,
+       max(active) AS active, max(nyt_cases) AS nyt_cases, max(nyt_deaths) AS nyt_deaths,
+       max(positive) AS positive, max(negative) AS negative,
+       max(hospitalized_currently) AS hospitalized_currently, max(hospitalized) AS hospitalized,
+       max(hospitalized_discharged) AS hospitalized_discharged
+FROM (
+    SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
+           o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths, o.positive,
+           o.negative, o.hospitalized_currently, o.hospitalized, o.hospitalized_discharged
+    FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
+    WHERE o.reason IS NULL
+    UNION ALL
+    SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,
+           p.nyt_cases, p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently,
+           p.hospitalized, p.hospitalized_discharged
+    FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk
+    WHERE p.date_key IN (SELECT date_key FROM prev.days))
+GROUP BY date_key, region_key
 UNION ALL
 SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active, p.nyt_cases,
        p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently, p.hospitalized,
        p.hospitalized_discharged
-FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk;
+FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk
+WHERE p.date_key NOT IN (SELECT date_key FROM prev.days);
 
 -- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
 -- every engine computes alike; names from the date format, not locale-dependent functions.

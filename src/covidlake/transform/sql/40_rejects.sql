@@ -5,7 +5,7 @@ SELECT source AS source_table, file, src_row, reason, obs_date, country, level, 
        county, fips, CAST(NULL AS VARCHAR) AS raw_line
 FROM stage.obs_final WHERE reason IS NOT NULL
 UNION ALL
-SELECT * FROM prev.rejects  -- JHU rows rejected before, in files an incremental run kept
+SELECT * FROM prev.rejects  -- rows rejected before, that an incremental run did not read
 UNION ALL
 SELECT 'hospital_beds', _file, CAST(NULL AS BIGINT), 'unparseable value in ' || bad,
        CAST(NULL AS DATE), 'US', 'county', state_name, county_name, fips, CAST(NULL AS VARCHAR)
