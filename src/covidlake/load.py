@@ -67,26 +67,24 @@ def load(lake: ObjectStore, warehouse: Warehouse, run_id: str, *, force: bool = 
             and not missing_views(warehouse)):
         log.info(f"load: {warehouse.url} already has star version {manifest.version}")
         return LoadResult(manifest.version, False, rows)
-    delta = manifest.delta
-    by_day = (not force and delta is not None and warehouse.capabilities.replaces_days
-              and warehouse.loaded_version(SCHEMA) == delta["base"]
-              and not missing_views(warehouse))
+    delta = manifest.delta  # the fact days to replace, if the warehouse holds its base
+    days = (delta["fact_date_keys"] if delta is not None and not force
+            and warehouse.capabilities.replaces_days
+            and warehouse.loaded_version(SCHEMA) == delta["base"]
+            and not missing_views(warehouse) else None)
     with plan(manifest, lake, warehouse.capabilities) as tables:
-        if by_day:
-            assert delta is not None
+        if days is not None:
             try:
-                warehouse.load_days(SCHEMA, tables, manifest.version, run_id,
-                                    delta["fact_date_keys"])
+                warehouse.load_days(SCHEMA, tables, manifest.version, run_id, days)
             except LoadError as exc:  # rolled back: the warehouse still holds the base
                 log.warn(f"load: replacing days failed ({exc}); loading every table")
-                by_day = False
-        if not by_day:
+                days = None
+        if days is None:
             warehouse.load(SCHEMA, tables, manifest.version, run_id)
-    if by_day:
-        assert delta is not None
-        log.info(f"load: {len(delta['fact_date_keys'])} fact day(s) replaced, dimensions "
-                 f"updated in {warehouse.url} (star {delta['base']} → {manifest.version})")
+    if days is not None and delta is not None:
+        log.info(f"load: {len(days)} fact day(s) replaced, dimensions updated in "
+                 f"{warehouse.url} (star {delta['base']} → {manifest.version})")
     else:
         log.info(f"load: {sum(rows.values()):,} rows in {len(tables)} tables into "
                  f"{warehouse.url}")
-    return LoadResult(manifest.version, True, rows, by_day)
+    return LoadResult(manifest.version, True, rows, days is not None)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -133,7 +133,7 @@ class Plan:
     new_files: list[str]
     base: StarManifest  # the previous star
     state: dict[str, Any]
-    days: list[date] = field(default_factory=list)  # the days the new files report
+    days: list[date]  # the days the new files report
 
     @property
     def date_keys(self) -> list[int]:
@@ -156,10 +156,9 @@ def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
     except (ValueError, KeyError, TypeError):
         return None, f"the saved state ({STATE_DOC}) is unreadable or from another version"
     base = StarManifest.read(lake)
-    if base is None or base.version != state.get("star_version") \
-            or base.inputs != state.get("inputs"):
+    if base is None or base.version != state["star_version"] or base.inputs != state["inputs"]:
         return None, "the star in the lake is not the one the saved state belongs to"
-    if others_fingerprint(catalog) != state.get("others"):
+    if others_fingerprint(catalog) != state["others"]:
         return None, f"a table other than {DAILY}, or the model, changed"
     table = catalog.get(DAILY)
     if table is None:
@@ -172,11 +171,10 @@ def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
             or not formats_kept(table, state["formats"], sorted(before)):
         return None, f"{DAILY} is now typed differently (a new header or format)"
     new = sorted(set(now) - set(before))
-    days = [file_day(k) for k in new]
-    old_days = {file_day(k) for k in before}
-    if any(d is None for d in days) or len(set(days)) < len(days) or old_days & set(days):
+    days = [d for d in map(file_day, new) if d is not None]
+    if len(set(days)) < len(new) or {file_day(k) for k in before} & set(days):
         return None, f"a new {DAILY} file has no date in its name, or reports a day already read"
-    return Plan(new, base, state, [d for d in days if d is not None]), ""
+    return Plan(new, base, state, days), ""
 
 
 def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
@@ -197,10 +195,11 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
     sources = ", ".join(lit(s) for s in FACT_SOURCES)  # malformed lines are counted afresh
     measures = ", ".join(f"f.{m}" for m in MEASURES)
     runner.execute(f"""
+        CREATE OR REPLACE VIEW prev.region_keys AS SELECT * FROM read_parquet({keys});
         CREATE OR REPLACE VIEW prev.fact AS
         SELECT f.date_key, CAST(strptime(CAST(f.date_key AS VARCHAR), '%Y%m%d') AS DATE)
                AS obs_date, k.nk, {measures}
-        FROM read_parquet({fact}) f JOIN read_parquet({keys}) k ON k.region_key = f.region_key;
+        FROM read_parquet({fact}) f JOIN prev.region_keys k ON k.region_key = f.region_key;
         CREATE OR REPLACE TABLE prev.days AS
         SELECT CAST(unnest([{days}]) AS INTEGER) AS date_key;
         CREATE OR REPLACE VIEW prev.used AS SELECT * FROM read_parquet({used});
@@ -232,12 +231,11 @@ def check_lookups(runner: SqlRunner) -> None:
                         "lookups")
 
 
-def keys_kept(con: Any, chosen: Plan, lake: ObjectStore) -> bool:
-    """True if every place keeps its region key (then the other days' fact rows are unchanged
-    and the warehouse can replace just the new days)."""
-    keys = lit(lake.uri(STATE + "region_keys.parquet"))
-    return con.execute(f"SELECT count(*) FROM read_parquet({keys}) p LEFT JOIN "
-                       "stage.region_keys k ON k.nk = p.nk AND k.region_key = p.region_key "
+def keys_kept(con: Any) -> bool:
+    """After an incremental build: True if every place keeps its region key (then the other
+    days' fact rows are unchanged and the warehouse can replace just the new days)."""
+    return con.execute("SELECT count(*) FROM prev.region_keys p LEFT JOIN stage.region_keys k "
+                       "ON k.nk = p.nk AND k.region_key = p.region_key "
                        "WHERE k.nk IS NULL").fetchone()[0] == 0
 
 

@@ -56,8 +56,6 @@ def reconcile(con: SqlRunner, catalog: Catalog,
 
     def add(table: str, read: int, used: int, reasons: list[tuple[str, int]]) -> None:
         kept = carried.get(table, {})
-        if kept.get("all"):
-            read, used, reasons = 0, 0, []
         read, used = read + kept.get("read", 0), used + kept.get("used", 0)
         merged: dict[str, int] = dict(kept.get("reasons", {}))
         for r, n in reasons:
@@ -70,6 +68,9 @@ def reconcile(con: SqlRunner, catalog: Catalog,
                     "rows_rejected": sum(n for _, n in reasons), "reasons": dict(reasons)})
 
     for src in FACT_SOURCES:
+        if carried.get(src, {}).get("all"):  # not read again: its counts are the kept ones
+            add(src, 0, 0, [])
+            continue
         where = f"FROM stage.obs_final WHERE source = {lit(src)}"
         reasons = con.rows(f"SELECT reason, count(*) {where} AND reason IS NOT NULL "
                            "GROUP BY reason ORDER BY reason")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,29 +52,15 @@ class DuckDBWarehouse:
                                "ORDER BY loaded_at DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
-    def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
+    @contextmanager
+    def _atomic(self, schema: str, tables: list[LoadTable], version: str,
+                run_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction that ends with the load's history row; any error rolls it back and
+        leaves the previous tables."""
         con = self.con
-        existing = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
-            [schema]).fetchall()}
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            for v in reversed(VIEWS):  # views read the tables (and each other)
-                con.execute(f"DROP VIEW IF EXISTS {schema}.{v.name}")
-            for t in reversed(tables):  # facts before the dimensions they reference
-                if t.name in existing:
-                    con.execute(f"DROP TABLE {schema}.{t.name}")
-            for t in tables:
-                con.execute(create_table(t.export, t.model, self.capabilities, schema))
-                con.execute(f"INSERT INTO {schema}.{t.name} "
-                            f"SELECT * FROM read_parquet({lit(str(t.local_path))})")
-                got = con.execute(f"SELECT count(*) FROM {schema}.{t.name}").fetchone()[0]
-                if got != t.rows:
-                    raise LoadError(f"{schema}.{t.name}: loaded {got} rows, manifest says "
-                                    f"{t.rows}", hint="run transform again, then load")
-            for v in VIEWS:
-                con.execute(render(v, self.capabilities.dialect))
+            yield con
             self._record(schema, tables, version, run_id)
             con.execute("COMMIT")
         except Exception as exc:
@@ -83,13 +71,35 @@ class DuckDBWarehouse:
                             f"{str(exc).splitlines()[0]}",
                             hint="fix the cause and run load again") from exc
 
+    def _expect_rows(self, name: str, t: LoadTable, hint: str) -> None:
+        got = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        if got != t.rows:
+            raise LoadError(f"{name}: {got} rows loaded, manifest says {t.rows}", hint=hint)
+
+    def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
+        existing = {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            [schema]).fetchall()}
+        with self._atomic(schema, tables, version, run_id) as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for v in reversed(VIEWS):  # views read the tables (and each other)
+                con.execute(f"DROP VIEW IF EXISTS {schema}.{v.name}")
+            for t in reversed(tables):  # facts before the dimensions they reference
+                if t.name in existing:
+                    con.execute(f"DROP TABLE {schema}.{t.name}")
+            for t in tables:
+                con.execute(create_table(t.export, t.model, self.capabilities, schema))
+                con.execute(f"INSERT INTO {schema}.{t.name} "
+                            f"SELECT * FROM read_parquet({lit(str(t.local_path))})")
+                self._expect_rows(f"{schema}.{t.name}", t, "run transform again, then load")
+            for v in VIEWS:
+                con.execute(render(v, self.capabilities.dialect))
+
     def load_days(self, schema: str, tables: list[LoadTable], version: str, run_id: str,
                   date_keys: list[int]) -> None:
-        con = self.con
         referenced = {fk.table for t in tables for fk in t.model.foreign_keys}
         days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with self._atomic(schema, tables, version, run_id) as con:
             for t in tables:  # dimensions first: the new fact rows reference their new rows
                 name, src = f"{schema}.{t.name}", f"read_parquet({lit(str(t.local_path))})"
                 key = t.model.primary_key
@@ -107,19 +117,7 @@ class DuckDBWarehouse:
                 else:
                     con.execute(f"DELETE FROM {name}")
                     con.execute(f"INSERT INTO {name} SELECT * FROM {src}")
-                got = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-                if got != t.rows:
-                    raise LoadError(f"{name}: {got} rows after replacing days, manifest says "
-                                    f"{t.rows}", hint="run `covidlake load --force`")
-            self._record(schema, tables, version, run_id)
-            con.execute("COMMIT")
-        except Exception as exc:
-            con.execute("ROLLBACK")
-            if isinstance(exc, LoadError):
-                raise
-            raise LoadError(f"load into {self.path} failed, previous tables kept: "
-                            f"{str(exc).splitlines()[0]}",
-                            hint="fix the cause and run load again") from exc
+                self._expect_rows(name, t, "run `covidlake load --force`")
 
     def _record(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR, "
