@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -62,18 +63,39 @@ def _snapshot(wh: Path) -> dict[str, object]:
         con.close()
 
 
-def test_failed_load_leaves_previous_tables(sample_run: Done, tmp_path: Path) -> None:
+def _truncate(fact: Path) -> None:
+    fact.write_bytes(fact.read_bytes()[: fact.stat().st_size // 2])
+
+
+def _dangle(fact: Path) -> None:
+    """Same rows, but one references a region the dimension lacks."""
+    con = duckdb.connect()
+    tmp = fact.with_suffix(".tmp")
+    con.execute(f"COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 1 THEN -7 ELSE "
+                f"region_key END AS region_key) FROM read_parquet('{fact}')) TO '{tmp}' "
+                "(FORMAT parquet)")
+    con.close()
+    tmp.replace(fact)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (_truncate, "previous tables kept"),
+    (_dangle, "reference no covid.dim_region row (first region_key = -7)"),
+])
+def test_failed_load_leaves_previous_tables(sample_run: Done, tmp_path: Path, damage: Any,
+                                            message: str) -> None:
     lake, wh = _copy(sample_run, tmp_path / "w")
     before = _snapshot(wh)
     # a new star version whose fact file is broken: dimensions load first, then it fails
     manifest = json.loads((lake / "star/_manifest.json").read_text())
     manifest["version"] = "0000000000000000"
     (lake / "star/_manifest.json").write_text(json.dumps(manifest))
-    fact = lake / "star/fact_covid/fact_covid.parquet"
-    fact.write_bytes(fact.read_bytes()[: fact.stat().st_size // 2])
+    files = next(t["files"] for t in manifest["tables"] if t["name"] == "fact_covid")
+    fact = next(k for k in files if k.endswith(".parquet"))
+    damage(lake / fact)
     proc = cli("load", "--lake", str(lake), "--warehouse", str(wh), cwd=tmp_path, check=False)
     assert proc.returncode == 1
-    assert "previous tables kept" in proc.stderr and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
     assert _snapshot(wh) == before
 
 

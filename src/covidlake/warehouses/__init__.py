@@ -24,6 +24,9 @@ class Capabilities:
     types: dict[str, str] = field(default_factory=dict)  # DuckDB type -> warehouse type
     varchar_limit: int = 65535  # VARCHAR(n) above this becomes the unbounded text type
     enforces_foreign_keys: bool = True
+    # False: the DDL leaves foreign keys out and the loader checks them in its transaction
+    # (DuckDB enforces each with an index on the referencing columns: see duckdb.py)
+    declares_foreign_keys: bool = True
     loads_from: str = "local"  # local: the star files on this machine; s3: the lake's URIs
     table_options: dict[str, str] = field(default_factory=dict)  # table (or "*") -> DDL tail
     replaces_days: bool = False  # can apply a star delta (new fact days) in place

@@ -36,7 +36,7 @@ def create_table(table: TableExport, model: StarTable, caps: Capabilities,
         parts.append(f"{c.name} {type_}{not_null}")
     name = f"CONSTRAINT {table.name}_pk_{tag} " if tag else ""
     parts.append(f"{name}PRIMARY KEY ({', '.join(model.primary_key)})")
-    for i, fk in enumerate(model.foreign_keys):
+    for i, fk in enumerate(model.foreign_keys if caps.declares_foreign_keys else ()):
         name = f"CONSTRAINT {table.name}_fk{i + 1}_{tag} " if tag else ""
         parts.append(f"{name}FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES "
                      f"{schema}.{fk.table}{suffix} ({', '.join(fk.ref_columns)})")
@@ -45,3 +45,16 @@ def create_table(table: TableExport, model: StarTable, caps: Capabilities,
         sql = sqlglot.transpile(sql, write=caps.ddl_dialect)[0]
     options = caps.table_options.get(table.name, caps.table_options.get("*", ""))
     return f"{sql} {options}".rstrip()
+
+
+def foreign_key_comments(model: StarTable, schema: str = SCHEMA) -> list[str]:
+    """COMMENT ON COLUMN for each foreign key a warehouse does not declare, so that the
+    relationship is still in its catalog for analysts and BI tools.
+
+    >>> from covidlake.transform.model import BY_NAME
+    >>> print(*foreign_key_comments(BY_NAME["dim_hospital"]))
+    COMMENT ON COLUMN covid.dim_hospital.region_key IS 'references covid.dim_region (region_key)'
+    """
+    return [f"COMMENT ON COLUMN {schema}.{model.name}.{col} IS 'references {schema}.{fk.table} "
+            f"({ref})'" for fk in model.foreign_keys
+            for col, ref in zip(fk.columns, fk.ref_columns, strict=True)]
