@@ -108,7 +108,8 @@ def test_pipeline_with_an_s3_lake(s3, tmp_path: Path) -> None:  # noqa: ANN001
     assert "succeeded" in first.stdout
     keys = {o["Key"] for o in server.client().list_objects_v2(Bucket=bucket)["Contents"]}
     for key in ("lake/_manifest/ingest.json", "lake/_catalog/catalog.json",
-                "lake/star/fact_covid/fact_covid.parquet", "lake/star/fact_covid/fact_covid.csv",
+                "lake/star/fact_covid/fact_covid-2020-03.parquet",
+                "lake/star/fact_covid/fact_covid-2020-03.csv",
                 "lake/raw/static-datasets/csv/state-abv/states_abv.csv"):
         assert key in keys, key
     assert any(k.startswith("lake/_runs/") for k in keys)

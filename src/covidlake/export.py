@@ -1,5 +1,6 @@
 """export: write each star table to the lake as Parquet and CSV under star/<table>/, and the
-rejected source rows, each with its reason, under rejects/.
+rejected source rows, each with its reason, under rejects/. The fact table is written one file
+per month (star/fact_covid/fact_covid-2020-03.parquet): a new day rewrites one month.
 
 A manifest (`star/_manifest.json`) records each table's schema (types, max string lengths),
 rows and checksums; load generates DDL from it. Files whose bytes did not change are not
@@ -114,32 +115,63 @@ def inputs_fingerprint(catalog: Any, exclude: str = "") -> str:
     return h.hexdigest()[:16]
 
 
+def _parts(con: duckdb.DuckDBPyConnection, table: str, base: str, column: str | None
+           ) -> list[tuple[str, str, int | None]]:
+    """(file name without extension, WHERE clause, YYYYMM) per file of `table`: one, or one
+    per month of `column` (a YYYYMMDD integer) when the table is partitioned."""
+    if column is None:
+        return [(base, "", None)]
+    months = [r[0] for r in con.execute(
+        f"SELECT DISTINCT {column} // 100 FROM {table} ORDER BY 1").fetchall()]
+    if not months:  # an empty table still gets a file, which carries the schema
+        return [(base, "", None)]
+    return [(f"{base}-{m // 100:04d}-{m % 100:02d}", f"WHERE {column} // 100 = {m}", m)
+            for m in months]
+
+
 def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "",
            reconciliation: list[dict[str, Any]] | None = None,
            quality: dict[str, int] | None = None,
            delta: dict[str, Any] | None = None) -> StarManifest:
-    """Write star.* and stage.rejected_rows from `con` to the lake; returns the new manifest."""
+    """Write star.* and stage.rejected_rows from `con` to the lake; returns the new manifest.
+    With a `delta` from the star in the lake, the months it does not touch are as they are
+    there (the transform kept their rows), so they are not written again."""
     old = StarManifest.read(lake)
     old_files = {k: v for t in (old.tables if old else []) for k, v in t.files.items()}
     old_files |= old.rejects if old else {}
-    exports, written, rejects = [], 0, {}
+    if delta is not None and (old is None or old.version != delta["base"]):
+        delta = None  # not the star the transform started from
+    touched = {int(k) // 100 for k in delta["fact_date_keys"]} if delta else None
+    exports, written, reused, rejects = [], 0, 0, {}
     targets = [(t.name, f"star.{t.name}", f"star/{t.name}/{t.name}",
-                ", ".join(t.primary_key)) for t in STAR_TABLES]
+                ", ".join(t.primary_key), t.partition_by_month) for t in STAR_TABLES]
     targets.append(("rejected_rows", "stage.rejected_rows", REJECTS,
-                    "source_table, file, src_row"))
+                    "source_table, file, src_row", None))
     with tempfile.TemporaryDirectory(prefix="covidlake-export-") as tmp:
-        for name, table, base, order in log.track(targets, "export", total=len(targets)):
+        for name, table, base, order, column in log.track(targets, "export",
+                                                          total=len(targets)):
             files = {}
-            query = f"SELECT * FROM {table} ORDER BY {order}"
-            for ext, options in (("parquet", "FORMAT parquet, COMPRESSION zstd"),
-                                 ("csv", "FORMAT csv, HEADER true, QUOTE '\"'")):
-                local = Path(tmp) / f"{name}.{ext}"
-                con.execute(f"COPY ({query}) TO {lit(str(local))} ({options})")
-                key, digest = f"{base}.{ext}", _sha256(local)
-                if old_files.get(key) != digest or not lake.exists(key):
-                    lake.put_file(key, local)
-                    written += 1
-                files[key] = digest
+            present = ({o.key for o in lake.list(base.rsplit("/", 1)[0] + "/")}
+                       if column and touched is not None else set())
+            for stem, where, month in _parts(con, table, base, column):
+                keys = [f"{stem}.parquet", f"{stem}.csv"]
+                if (touched is not None and month is not None and month not in touched
+                        and all(k in old_files and k in present for k in keys)):
+                    files.update((k, old_files[k]) for k in keys)  # kept: same rows, same bytes
+                    reused += 2
+                    continue
+                query = f"SELECT * FROM {table} {where} ORDER BY {order}"
+                for key, options in zip(keys, ("FORMAT parquet, COMPRESSION zstd",
+                                               "FORMAT csv, HEADER true, QUOTE '\"'"),
+                                        strict=True):
+                    local = Path(tmp) / key.rsplit("/", 1)[1]
+                    con.execute(f"COPY ({query}) TO {lit(str(local))} ({options})")
+                    digest = _sha256(local)
+                    if old_files.get(key) != digest or not lake.exists(key):
+                        lake.put_file(key, local)
+                        written += 1
+                    local.unlink()
+                    files[key] = digest
             rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             if name in BY_NAME:
                 exports.append(TableExport(name, rows, _schema(con, table), files))
@@ -147,13 +179,16 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
                 rejects.update(files)
     version = hashlib.sha256(json.dumps(
         sorted((k, v) for t in exports for k, v in t.files.items())).encode()).hexdigest()[:16]
-    if delta is not None and (old is None or old.version != delta["base"]):
-        delta = None  # not the star the transform started from
     manifest = StarManifest(version, exports, rejects, inputs, reconciliation or [],
                             quality or {}, delta)
     doc = json.dumps(asdict(manifest), indent=1).encode()
     if not lake.exists(MANIFEST) or lake.get(MANIFEST) != doc:
         lake.put(MANIFEST, doc)
-    log.info(f"export: {len(targets)} tables as Parquet and CSV, {written} files changed; "
-             f"star version {version}")
+    # after the manifest: until then, the old one may still be read (a month no longer in
+    # the facts, or the file of an unpartitioned star)
+    for key in sorted(set(old_files) - {k for t in exports for k in t.files} - set(rejects)):
+        if lake.exists(key):
+            lake.delete(key)
+    log.info(f"export: {len(targets)} tables as Parquet and CSV, {written} files changed"
+             + (f", {reused} kept" if reused else "") + f"; star version {version}")
     return manifest

@@ -39,13 +39,18 @@ def plan(manifest: StarManifest, lake: ObjectStore, caps: Capabilities
     with tempfile.TemporaryDirectory(prefix="covidlake-load-") as tmp:
         out = []
         for t in tables:
-            uris = {k.rsplit(".", 1)[1]: lake.uri(k) for k in t.files}
-            key = next(k for k in t.files if k.endswith(".parquet"))
-            local = lake.local_path(key)
-            if local is None and caps.loads_from == "local":
-                local = Path(tmp) / f"{t.name}.parquet"
-                local.write_bytes(lake.get(key))
-            out.append(LoadTable(t.name, t, BY_NAME[t.name], str(local) if local else None, uris))
+            uris: dict[str, list[str]] = {}
+            for k in sorted(t.files):  # one file per table, or per month (the facts)
+                uris.setdefault(k.rsplit(".", 1)[1], []).append(lake.uri(k))
+            local_paths = []
+            for key in sorted(k for k in t.files if k.endswith(".parquet")):
+                local = lake.local_path(key)
+                if local is None and caps.loads_from == "local":
+                    local = Path(tmp) / key.replace("/", "_")
+                    local.write_bytes(lake.get(key))
+                if local is not None:
+                    local_paths.append(str(local))
+            out.append(LoadTable(t.name, t, BY_NAME[t.name], local_paths, uris))
         yield out
 
 

@@ -184,8 +184,8 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
         for name, columns in PREV_TABLES.items():
             runner.create_table(name, columns, [])
         return
-    fact = lit(lake.uri(next(k for k in chosen.base.table("fact_covid").files
-                             if k.endswith(".parquet"))))
+    fact = "[" + ", ".join(lit(lake.uri(k)) for k in sorted(
+        chosen.base.table("fact_covid").files) if k.endswith(".parquet")) + "]"
     rejects = lit(lake.uri(next(k for k in chosen.base.rejects if k.endswith(".parquet"))))
     keys, used, pairs, by_name, abbr = (
         lit(lake.uri(STATE + n + ".parquet"))

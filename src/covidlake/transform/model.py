@@ -83,6 +83,9 @@ class StarTable:
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKey, ...] = field(default_factory=tuple)
     load_order: int = 0  # dimensions before facts
+    # a YYYYMMDD key: the lake holds one file per month of it (<name>-YYYY-MM.parquet), so a
+    # new day rewrites one month
+    partition_by_month: str | None = None
 
 
 STAR_TABLES: tuple[StarTable, ...] = (
@@ -95,7 +98,8 @@ STAR_TABLES: tuple[StarTable, ...] = (
               (ForeignKey(("region_key",), "dim_region", ("region_key",)),), load_order=1),
     StarTable("fact_covid", "one row per (date_key, region_key)", ("date_key", "region_key"),
               (ForeignKey(("date_key",), "dim_date", ("date_key",)),
-               ForeignKey(("region_key",), "dim_region", ("region_key",))), load_order=2),
+               ForeignKey(("region_key",), "dim_region", ("region_key",))), load_order=2,
+              partition_by_month="date_key"),
     StarTable("dq_results", "one row per data-quality check and table", ("check_name",
               "table_name"), load_order=3),
 )

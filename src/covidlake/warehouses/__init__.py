@@ -37,8 +37,8 @@ class LoadTable:
     name: str  # unqualified
     export: TableExport  # the exported schema, rows and files
     model: StarTable  # grain and keys
-    local_path: str | None  # a local copy of the Parquet file (loads_from = local)
-    uris: dict[str, str]  # format (parquet, csv) -> the lake's URI of that file
+    local_paths: list[str]  # local copies of the Parquet files (loads_from = local)
+    uris: dict[str, list[str]]  # format (parquet, csv) -> the lake's URIs of its files
 
     @property
     def rows(self) -> int:

@@ -27,6 +27,11 @@ from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable
 from covidlake.warehouses.ddl import create_table, foreign_key_comments
 
+
+def _files(t: LoadTable) -> str:
+    return "read_parquet([" + ", ".join(lit(p) for p in t.local_paths) + "])"
+
+
 CAPABILITIES = Capabilities(dialect="duckdb", replaces_days=True,
                             declares_foreign_keys=False)
 HISTORY = "load_history"
@@ -111,8 +116,7 @@ class DuckDBWarehouse:
                     con.execute(f"DROP TABLE {schema}.{t.name}")
             for t in tables:
                 con.execute(create_table(t.export, t.model, self.capabilities, schema))
-                con.execute(f"INSERT INTO {schema}.{t.name} "
-                            f"SELECT * FROM read_parquet({lit(str(t.local_path))})")
+                con.execute(f"INSERT INTO {schema}.{t.name} SELECT * FROM {_files(t)}")
                 self._expect_rows(f"{schema}.{t.name}", t, "run transform again, then load")
                 self._expect_references(schema, t)
                 for comment in foreign_key_comments(t.model, schema):
@@ -126,7 +130,7 @@ class DuckDBWarehouse:
         days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
         with self._atomic(schema, tables, version, run_id) as con:
             for t in tables:  # dimensions first: the new fact rows reference their new rows
-                name, src = f"{schema}.{t.name}", f"read_parquet({lit(str(t.local_path))})"
+                name, src = f"{schema}.{t.name}", _files(t)
                 key = t.model.primary_key
                 where = ""
                 if t.name == FACT:

@@ -42,8 +42,9 @@ class PostgresWarehouse(SqlWarehouse):
     def _bulk_load(self, cur: Any, table: LoadTable, target: str) -> None:
         cols = ", ".join(c.name for c in table.export.columns)
         with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            for chunk in csv_chunks(str(table.local_path)):
-                copy.write(chunk)
+            for path in table.local_paths:
+                for chunk in csv_chunks(path):
+                    copy.write(chunk)
 
     def _after_swap(self, schema: str, tables: list[LoadTable], tag: str) -> list[str]:
         """Index every foreign key column that does not lead the primary key."""

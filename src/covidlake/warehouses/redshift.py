@@ -42,26 +42,29 @@ LOAD_ERRORS = (
 )
 
 
-def copy_sql(table: LoadTable, target: str, iam_role: str, fmt: str) -> str:
-    """The COPY for one star table from its exported file in the S3 lake.
+def copy_sql(table: LoadTable, target: str, iam_role: str, fmt: str) -> list[str]:
+    """The COPY statements for one star table, one per exported file in the S3 lake (the
+    facts have one per month; a key prefix would match both formats).
 
     >>> from covidlake.export import TableExport, ColumnSchema
     >>> from covidlake.transform.model import BY_NAME
     >>> t = LoadTable("d", TableExport("d", 1, [ColumnSchema("date_key", "INTEGER")]),
-    ...               BY_NAME["dim_date"], None, {"parquet": "s3://l/d.parquet"})
+    ...               BY_NAME["dim_date"], [], {"parquet": ["s3://l/d.parquet"]})
     >>> copy_sql(t, "covid.d__new", "arn:r", "parquet")
-    "COPY covid.d__new FROM 's3://l/d.parquet' IAM_ROLE 'arn:r' FORMAT AS PARQUET"
+    ["COPY covid.d__new FROM 's3://l/d.parquet' IAM_ROLE 'arn:r' FORMAT AS PARQUET"]
     """
-    uri = table.uris.get(fmt)
-    if uri is None or not uri.startswith("s3://"):
+    uris = table.uris.get(fmt, [])
+    wrong = next((u for u in uris if not u.startswith("s3://")), None)
+    if not uris or wrong is not None:
         raise LoadError(f"Redshift loads {table.name} from S3, but the star file is at "
-                        f"{uri or 'no ' + fmt + ' file'}",
+                        f"{wrong or 'no ' + fmt + ' file'}",
                         hint="run the pipeline with --lake s3://bucket/prefix")
     if fmt == "parquet":  # columns by position, as exported
-        return f"COPY {target} FROM {lit(uri)} IAM_ROLE {lit(iam_role)} FORMAT AS PARQUET"
+        return [f"COPY {target} FROM {lit(uri)} IAM_ROLE {lit(iam_role)} FORMAT AS PARQUET"
+                for uri in uris]
     cols = ", ".join(c.name for c in table.export.columns)
-    return (f"COPY {target} ({cols}) FROM {lit(uri)} IAM_ROLE {lit(iam_role)} FORMAT AS CSV "
-            "IGNOREHEADER 1 DATEFORMAT 'YYYY-MM-DD' EMPTYASNULL")
+    return [f"COPY {target} ({cols}) FROM {lit(uri)} IAM_ROLE {lit(iam_role)} FORMAT AS CSV "
+            "IGNOREHEADER 1 DATEFORMAT 'YYYY-MM-DD' EMPTYASNULL" for uri in uris]
 
 
 class RedshiftWarehouse(SqlWarehouse):
@@ -92,7 +95,8 @@ class RedshiftWarehouse(SqlWarehouse):
             timeout=30)
 
     def _bulk_load(self, cur: Any, table: LoadTable, target: str) -> None:
-        cur.execute(copy_sql(table, target, self.iam_role, self.format))
+        for sql in copy_sql(table, target, self.iam_role, self.format):
+            cur.execute(sql)
 
     def _failure_detail(self) -> str:
         cur = self.con.cursor()
