@@ -130,8 +130,8 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                                  hint="nothing was exported; see the checks above")
         with run.stage("export") as st:
             delta = None  # which fact days changed, if nothing else did (for the load)
-            if chosen is not None and incremental.keys_kept(con):
-                delta = {"base": chosen.base.version, "fact_date_keys": chosen.date_keys}
+            if chosen is not None and result.delta_days is not None:
+                delta = {"base": chosen.base.version, "fact_date_keys": result.delta_days}
             manifest = export(con if con is not None else _collect(runner), lake,
                               inputs=fingerprint, reconciliation=result.reconciliation,
                               quality=run.record.quality, delta=delta)

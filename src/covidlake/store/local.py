@@ -19,10 +19,12 @@ class LocalStore:
         path = unquote(urlparse(url).path) if url.startswith("file://") else url
         self.root = Path(path).expanduser().resolve()
         self.url = self.root.as_uri()
+        self._inside = str(self.root).rstrip(os.sep) + os.sep
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if path != self.root and self.root not in path.parents:
+        # lexical (normpath, not resolve): no system call per key, and `..` cannot escape
+        path = Path(os.path.normpath(self.root / key))
+        if path != self.root and not str(path).startswith(self._inside):
             raise StoreError(f"key {key!r} points outside the store {self.root}")
         return path
 

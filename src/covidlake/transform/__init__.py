@@ -18,7 +18,7 @@ from covidlake.catalog import Catalog, TableDef, require
 from covidlake.errors import CovidlakeError, SchemaError
 from covidlake.lakesql import ident, lit
 from covidlake.transform.model import NEEDS, STAR_TABLES, Need
-from covidlake.transform.quality import Check, reconcile, run_checks
+from covidlake.transform.quality import Check, Kept, reconcile, run_checks
 from covidlake.transform.runner import SqlRunner
 
 if TYPE_CHECKING:  # incremental.py reads the export's manifest, which imports this package
@@ -33,6 +33,9 @@ class TransformResult:
     reconciliation: list[dict[str, object]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # an incremental build whose region keys held: the fact days it rebuilt (the rest are the
+    # previous star's rows, unchanged)
+    delta_days: list[int] | None = None
 
     @property
     def failed(self) -> list[Check]:
@@ -109,7 +112,7 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
     result = TransformResult()
     if chosen is not None and lake is None:
         raise ValueError("an incremental transform reads the previous star from the lake")
-    from covidlake.transform.incremental import check_lookups, declare
+    from covidlake.transform.incremental import check_lookups, declare, keys_kept
 
     declare(runner, chosen, lake)  # type: ignore[arg-type]
     for name, needs in NEEDS.items():
@@ -132,7 +135,14 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
     if chosen is not None:
         check_lookups(runner)
     result.reconciliation = reconcile(runner, catalog, chosen.carried if chosen else None)
-    result.checks = run_checks(runner, result.reconciliation, result.warnings)
+    kept = None
+    if chosen is not None and keys_kept(runner):
+        kept = Kept(chosen.date_keys, "prev.fact_keyed", {
+            str(name): int(n) for name, n in runner.rows(
+                "SELECT check_name, failing_rows FROM prev.dq_results "
+                "WHERE table_name = 'fact_covid'")})
+        result.delta_days = kept.days
+    result.checks = run_checks(runner, result.reconciliation, result.warnings, kept)
     result.rows = {t.name: runner.rows(f"SELECT count(*) FROM star.{t.name}")[0][0]
                    for t in STAR_TABLES}
     for w in result.warnings:

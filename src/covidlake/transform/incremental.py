@@ -187,6 +187,8 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
     fact = "[" + ", ".join(lit(lake.uri(k)) for k in sorted(
         chosen.base.table("fact_covid").files) if k.endswith(".parquet")) + "]"
     rejects = lit(lake.uri(next(k for k in chosen.base.rejects if k.endswith(".parquet"))))
+    quality = lit(lake.uri(next(k for k in chosen.base.table("dq_results").files
+                                if k.endswith(".parquet"))))
     keys, used, pairs, by_name, abbr = (
         lit(lake.uri(STATE + n + ".parquet"))
         for n in ("region_keys", "used", "jhu_state_pairs", "us_state_by_name",
@@ -200,6 +202,8 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
         SELECT f.date_key, CAST(strptime(CAST(f.date_key AS VARCHAR), '%Y%m%d') AS DATE)
                AS obs_date, k.nk, {measures}
         FROM read_parquet({fact}) f JOIN prev.region_keys k ON k.region_key = f.region_key;
+        CREATE OR REPLACE VIEW prev.fact_keyed AS SELECT * FROM read_parquet({fact});
+        CREATE OR REPLACE VIEW prev.dq_results AS SELECT * FROM read_parquet({quality});
         CREATE OR REPLACE TABLE prev.days AS
         SELECT CAST(unnest([{days}]) AS INTEGER) AS date_key;
         CREATE OR REPLACE VIEW prev.used AS SELECT * FROM read_parquet({used});
@@ -231,12 +235,12 @@ def check_lookups(runner: SqlRunner) -> None:
                         "lookups")
 
 
-def keys_kept(con: Any) -> bool:
+def keys_kept(runner: SqlRunner) -> bool:
     """After an incremental build: True if every place keeps its region key (then the other
     days' fact rows are unchanged and the warehouse can replace just the new days)."""
-    return con.execute("SELECT count(*) FROM prev.region_keys p LEFT JOIN stage.region_keys k "
+    return runner.rows("SELECT count(*) FROM prev.region_keys p LEFT JOIN stage.region_keys k "
                        "ON k.nk = p.nk AND k.region_key = p.region_key "
-                       "WHERE k.nk IS NULL").fetchone()[0] == 0
+                       "WHERE k.nk IS NULL")[0][0] == 0
 
 
 def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,

@@ -31,6 +31,49 @@ class Check:
         return "pass" if self.failing_rows == 0 else self.severity
 
 
+@dataclass
+class Kept:
+    """An incremental build whose region keys held: every fact row of a day not in `days` is
+    as in the previous star (`old_fact`, a table of it), whose checks found `old_counts`
+    failing rows (check name -> rows). The fact checks then look near the new days only."""
+
+    days: list[int]
+    old_fact: str
+    old_counts: dict[str, int]
+
+
+def _decreasing_kept(m: str, kept: Kept) -> str:
+    """decreasing_<m> after an incremental build, exactly as a full count gives it: the old
+    count, less the pairs (a place's consecutive reports of m) that a new day's rows were
+    part of before, plus those they are part of now. Per place, those pairs lie between its
+    last report before the first new day (lo) and its first after the last one (hi); the
+    pairs outside [lo, hi] are the same before and now."""
+    days = ", ".join(str(int(d)) for d in kept.days)
+    first, last = min(kept.days), max(kept.days)
+
+    def pairs(fact: str) -> str:
+        return (f"(SELECT count(*) FROM (SELECT x.{m} AS v, lag(x.{m}) OVER (PARTITION BY "
+                f"x.region_key ORDER BY x.date_key) AS prev FROM {fact} x JOIN bounds b ON "
+                f"b.region_key = x.region_key WHERE x.{m} IS NOT NULL AND x.date_key BETWEEN "
+                f"coalesce(b.lo, {first}) AND coalesce(b.hi, {last})) d WHERE v < prev)")
+
+    return f"""
+        WITH places AS (SELECT region_key FROM star.fact_covid WHERE date_key IN ({days})
+                        UNION SELECT region_key FROM {kept.old_fact} WHERE date_key IN ({days})),
+        bounds AS (
+            SELECT region_key,
+                   max(CASE WHEN {m} IS NOT NULL AND date_key < {first} THEN date_key END) AS lo,
+                   min(CASE WHEN {m} IS NOT NULL AND date_key > {last} THEN date_key END) AS hi
+            FROM star.fact_covid WHERE region_key IN (SELECT region_key FROM places)
+            GROUP BY region_key),
+        before AS (SELECT date_key, region_key, {m} FROM star.fact_covid
+                   WHERE date_key NOT IN ({days})
+                   UNION ALL SELECT date_key, region_key, {m} FROM {kept.old_fact}
+                   WHERE date_key IN ({days}))
+        SELECT {kept.old_counts.get(f"decreasing_{m}", 0)} - {pairs("before")}
+               + {pairs("star.fact_covid")}"""
+
+
 def _one(runner: SqlRunner, sql: str) -> int:
     return int(runner.rows(sql)[0][0] or 0)
 
@@ -112,7 +155,9 @@ def reconcile(con: SqlRunner, catalog: Catalog,
 
 
 def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
-               warnings: list[str]) -> list[Check]:
+               warnings: list[str], kept: Kept | None = None) -> list[Check]:
+    """The checks, stored as star.dq_results. With `kept`, the fact table's uniqueness and
+    decreasing series are checked near the new days (the kept rows passed them before)."""
     checks: list[Check] = []
 
     def check(name: str, table: str, severity: str, sql: str, detail: str) -> None:
@@ -122,9 +167,13 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
         if t.name == "dq_results":
             continue
         key = ", ".join(t.primary_key)
+        rows = f"star.{t.name}"
+        if kept is not None and t.name == "fact_covid":  # days are disjoint: check the new
+            rows = (f"(SELECT * FROM star.{t.name} WHERE date_key IN "
+                    f"({', '.join(str(int(d)) for d in kept.days)}))")
         check("primary_key_unique", t.name, "fail",
-              f"SELECT (SELECT count(*) FROM star.{t.name}) - (SELECT count(*) FROM "
-              f"(SELECT DISTINCT {key} FROM star.{t.name}) d)", f"({key}) is unique")
+              f"SELECT (SELECT count(*) FROM {rows} r) - (SELECT count(*) FROM "
+              f"(SELECT DISTINCT {key} FROM {rows} r) d)", f"({key}) is unique")
         check("primary_key_not_null", t.name, "fail",
               f"SELECT count(*) FROM star.{t.name} WHERE "
               + " OR ".join(f"{k} IS NULL" for k in t.primary_key),
@@ -158,6 +207,7 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
               f"{m} < 0 (kept as reported)")
     for m in CUMULATIVE:
         check(f"decreasing_{m}", "fact_covid", "warn",
+              _decreasing_kept(m, kept) if kept is not None else
               f"SELECT count(*) FROM (SELECT {m} AS v, lag({m}) OVER (PARTITION BY region_key "
               f"ORDER BY date_key) AS prev FROM star.fact_covid WHERE {m} IS NOT NULL) d "
               "WHERE v < prev",
