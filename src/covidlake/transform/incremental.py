@@ -63,6 +63,10 @@ PREV_TABLES: dict[str, list[tuple[str, str]]] = {
     "prev.fact": [("date_key", "INTEGER"), ("obs_date", "DATE"), ("nk", "VARCHAR")]
     + [(m, "BIGINT") for m in MEASURES],
     "prev.rejects": _REJECT_COLUMNS,
+    # the previous star's facts with its region keys, and those keys' places
+    "prev.fact_keyed": [("date_key", "INTEGER"), ("region_key", "INTEGER")]
+    + [(m, "BIGINT") for m in MEASURES],
+    "prev.region_keys": [("nk", "VARCHAR"), ("region_key", "INTEGER")],
 }
 
 

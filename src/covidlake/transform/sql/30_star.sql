@@ -140,22 +140,24 @@ FROM (
     WHERE p.date_key IN (SELECT date_key FROM prev.days))
 GROUP BY date_key, region_key
 UNION ALL
+-- the kept days: their region keys mapped old -> new through the places (a small join)
 SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active, p.nyt_cases,
        p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently, p.hospitalized,
        p.hospitalized_discharged
-FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk
+FROM prev.fact_keyed p
+JOIN (SELECT o.region_key AS old_key, n.region_key
+      FROM prev.region_keys o JOIN stage.region_keys n ON n.nk = o.nk) k
+  ON k.old_key = p.region_key
 WHERE p.date_key NOT IN (SELECT date_key FROM prev.days);
 
 -- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
 -- every engine computes alike; names from the date format, not locale-dependent functions.
 CREATE OR REPLACE TABLE stage.calendar AS
-WITH fact_days AS (
-    SELECT obs_date AS d FROM stage.obs_final WHERE reason IS NULL
-    UNION ALL
-    SELECT obs_date FROM prev.fact)
+WITH span AS (SELECT min(date_key) AS lo, max(date_key) AS hi FROM star.fact_covid)
 SELECT CAST(d AS DATE) AS d
 FROM (SELECT unnest(generate_series(
-          (SELECT min(d) FROM fact_days), (SELECT max(d) FROM fact_days),
+          (SELECT make_date(lo // 10000, lo // 100 % 100, lo % 100) FROM span),
+          (SELECT make_date(hi // 10000, hi // 100 % 100, hi % 100) FROM span),
           INTERVAL 1 DAY)) AS d);
 
 CREATE OR REPLACE TABLE star.dim_date AS
