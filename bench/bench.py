@@ -12,8 +12,9 @@ Workloads (choose with arguments; default: all but x10, which needs ~7 GB of dis
           how cost grows, it is not data.
 
 For each: the floor (one DuckDB query in a fresh process that reads every source file once,
-as lines, and counts them; the fastest of three), a full run into a fresh lake and warehouse (wall time per stage
-and in total, peak RSS, rows per second, bytes read and written), a no-op re-run, and, for
+as lines, and counts them; the fastest of three), a full run into a fresh lake and warehouse
+(wall time per stage and in total, peak RSS, rows per second, bytes read and written), a
+no-op re-run, and, for
 full and scale, a one-new-day run (the last JHU day withheld, then added; it must give the
 full run's star, and the result says whether it ran incrementally). `--spark` adds the
 transform on Spark (local[2]) for scale. Results: bench/results/<UTC time>.json and latest.json.
@@ -299,6 +300,7 @@ def bench(workload: str, work: Path, spark: bool) -> Result:
                                       "met": res.run["peak_rss_mb"] <= rss_max}
     if workload == "full":
         res.targets["noop_seconds"] = {"target": 2.0, "met": res.noop["seconds"] < 2.0}
+    if res.new_day:  # judged where a run does real work: the full mirror and the scale set
         res.targets["new_day_to_run"] = {"target": 0.1,
                                          "met": res.ratios["new_day_to_run"] < 0.1}
     return res
