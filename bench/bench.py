@@ -13,8 +13,8 @@ Workloads (choose with arguments; default: all but x10, which needs ~7 GB of dis
 
 For each: the floor (one DuckDB query in a fresh process that reads every source file once,
 as lines, and counts them; the fastest of three), a full run into a fresh lake and warehouse
-(wall time per stage and in total, peak RSS, rows per second, bytes read and written), a no-
-op re-run, and, for full and scale, a one-new-day run (the last JHU day withheld, then
+(wall time per stage and in total, peak RSS, rows per second, bytes read and written), a
+no-op re-run, and, for full and scale, a one-new-day run (the last JHU day withheld, then
 added; it must give the full run's star, and the result says whether it ran incrementally).
 `--spark` adds the transform on Spark (local[2]) for scale. Results: bench/results/<UTC
 time>.json and latest.json.
