@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from covidlake.store import ObjectStore
@@ -31,6 +32,29 @@ class StageRecord:
     rows_in: dict[str, int] = field(default_factory=dict)
     rows_out: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+    peak_rss_mb: float | None = None  # the process's peak memory during the stage
+
+
+_STATUS = Path("/proc/self/status")
+
+
+def _reset_peak() -> bool:
+    """Start measuring the peak RSS afresh (Linux: 5 > /proc/self/clear_refs resets VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mb() -> float | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 @dataclass
@@ -72,11 +96,13 @@ class Run:
     def stage(self, name: str) -> Iterator[StageRecord]:
         stage = StageRecord(name, _now())
         self.record.stages.append(stage)
+        per_stage = _reset_peak()
         started = time.perf_counter()
         try:
             yield stage
         finally:
             stage.seconds = round(time.perf_counter() - started, 3)
+            stage.peak_rss_mb = _peak_mb() if per_stage else None
 
     def finish(self, error: BaseException | None = None) -> None:
         self.record.ended_at = _now()

@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import sqlglot
-
 from covidlake.errors import QueryError
 from covidlake.transform.model import SCHEMA
 
@@ -155,6 +153,8 @@ def render(view: View, dialect: str) -> str:
     ...              "postgres"))
     CREATE VIEW covid.v AS SELECT d.date - INTERVAL '7 DAY' AS w FROM covid.dim_date AS d
     """
+    import sqlglot  # here, not at import: a run that renders no view does not pay for it
+
     try:
         select = sqlglot.transpile(view.sql, read="duckdb", write=dialect,
                                    unsupported_level=sqlglot.ErrorLevel.RAISE)[0]

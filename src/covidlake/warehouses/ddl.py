@@ -7,8 +7,6 @@ dialect; backend extras (Redshift's DISTKEY/SORTKEY/ENCODE) come from its capabi
 
 from __future__ import annotations
 
-import sqlglot
-
 from covidlake.export import TableExport
 from covidlake.transform.model import SCHEMA, StarTable
 from covidlake.warehouses import Capabilities
@@ -42,6 +40,8 @@ def create_table(table: TableExport, model: StarTable, caps: Capabilities,
                      f"{schema}.{fk.table}{suffix} ({', '.join(fk.ref_columns)})")
     sql = f"CREATE TABLE {schema}.{table.name}{suffix} ({', '.join(parts)})"
     if caps.ddl_dialect is not None:  # None: the warehouse takes the generic form as it is
+        import sqlglot  # only for the warehouses that need their own dialect
+
         sql = sqlglot.transpile(sql, write=caps.ddl_dialect)[0]
     options = caps.table_options.get(table.name, caps.table_options.get("*", ""))
     return f"{sql} {options}".rstrip()
