@@ -66,9 +66,18 @@ def _held_out(tmp: Path, day: str) -> tuple[Path, Path, Path, Path]:
 def test_a_new_day_equals_a_full_rebuild(sample_run: Done, tmp_path: Path, day: str,
                                          keys_kept: bool) -> None:
     src, lake, wh, held = _held_out(tmp_path, day)
+    months = {p.name: p.stat().st_mtime_ns for p in (lake / "star/fact_covid").iterdir()}
     shutil.move(held, src / JHU / day)
     _run(src, lake, wh)
 
+    # the export rewrote the new day's month (or, keys shifted, every month it must) and left
+    # the other months' files as they were
+    touched = f"fact_covid-{day[6:10]}-{day[:2]}."
+    after = {p.name: p.stat().st_mtime_ns for p in (lake / "star/fact_covid").iterdir()}
+    assert set(after) == set(months) | {touched + "parquet", touched + "csv"}
+    kept = {n for n in months if after[n] == months[n]}
+    if keys_kept:
+        assert kept == {n for n in months if not n.startswith(touched)}
     transform = _stage(lake, "transform")
     assert transform["detail"]["mode"] == "incremental"
     assert transform["detail"]["new_files"] == [f"raw/{JHU}/{day}"]
