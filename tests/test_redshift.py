@@ -152,3 +152,43 @@ def test_a_failed_copy_reports_file_line_column_and_reason(s3_lake: str, pg_url:
         assert con.execute("SELECT count(*), sum(population) FROM covid.dim_region"
                            ).fetchone() == before
     wh.close()
+
+
+def test_a_new_day_is_copied_by_month_and_replaced_in_place(s3, pg_url: str,  # noqa: ANN001
+                                                            tmp_path: Path) -> None:
+    """The sample without a mid-March day, loaded; then the day: the load copies only March's
+    fact files into a staging table and replaces that day's rows, in one transaction."""
+    import shutil
+
+    from covidlake.settings import bundled_sample
+
+    _, bucket = s3
+    lake_url, src, day = f"s3://{bucket}/lake", tmp_path / "src", "03-13-2020.csv"
+    shutil.copytree(bundled_sample(), src)
+    shutil.move(src / "enigma-jhu/csv" / day, tmp_path / day)
+    run = ("run", "--source", str(src), "--lake", lake_url, "--warehouse",
+           str(tmp_path / "wh.duckdb"), "-q")
+    cli(*run, cwd=tmp_path)
+    adapter: list[RedshiftOnPostgres] = []
+
+    def connect() -> RedshiftOnPostgres:
+        adapter.append(RedshiftOnPostgres(pg_url))
+        return adapter[-1]
+
+    wh = RedshiftWarehouse(f"redshift://etl@cluster:5439/dev?iam_role={ROLE}", connect=connect)
+    lake = open_store(lake_url)
+    assert load(lake, wh, "r1").by_day is False
+    shutil.move(tmp_path / day, src / "enigma-jhu/csv" / day)
+    cli(*run, cwd=tmp_path)  # the DuckDB warehouse beside it replaces the day too
+    copies = len(adapter[0].copies)
+    assert load(lake, wh, "r2").by_day is True
+    fact_copies = [c for c in adapter[0].copies[copies:] if "fact_covid" in c]
+    assert len(fact_copies) == 1 and "fact_covid-2020-03.parquet" in fact_copies[0]
+    duck = DuckDBWarehouse(str(tmp_path / "wh.duckdb"), read_only=True)
+    try:
+        for name, t in BY_NAME.items():
+            sql = f"SELECT * FROM covid.{name} ORDER BY {', '.join(t.primary_key)}"
+            assert same_rows(wh.query(sql).to_pylist(), duck.query(sql).to_pylist()), name
+    finally:
+        duck.close()
+        wh.close()

@@ -44,6 +44,20 @@ class LoadTable:
     def rows(self) -> int:
         return self.export.rows
 
+    def months(self, date_keys: list[int]) -> LoadTable:
+        """This table with only the files of the months of `date_keys` (a table written one
+        file per month, like the facts); unpartitioned, the table as it is."""
+        tags = {f"-{k // 10000:04d}-{k // 100 % 100:02d}." for k in date_keys}
+
+        def keep(path: str) -> bool:
+            return any(t in path.rsplit("/", 1)[-1] for t in tags)
+
+        if not any(keep(p) for uris in self.uris.values() for p in uris):
+            return self
+        return LoadTable(self.name, self.export, self.model,
+                         [p for p in self.local_paths if keep(p)],
+                         {f: [u for u in uris if keep(u)] for f, uris in self.uris.items()})
+
 
 class Warehouse(Protocol):
     capabilities: Capabilities

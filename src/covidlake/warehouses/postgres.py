@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from covidlake.warehouses import Capabilities, LoadTable
 from covidlake.warehouses.sql import SqlWarehouse
 
-CAPABILITIES = Capabilities(dialect="postgres", ddl_dialect="postgres", loads_from="local")
+CAPABILITIES = Capabilities(dialect="postgres", ddl_dialect="postgres", loads_from="local",
+                            replaces_days=True)
 BATCH_ROWS = 64_000
 
 

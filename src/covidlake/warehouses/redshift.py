@@ -31,7 +31,7 @@ TABLE_OPTIONS = {
 }
 CAPABILITIES = Capabilities(dialect="redshift", ddl_dialect="redshift", loads_from="s3",
                             varchar_limit=65535, enforces_foreign_keys=False,
-                            table_options=TABLE_OPTIONS)
+                            table_options=TABLE_OPTIONS, replaces_days=True)
 # The newest load error first: Redshift Serverless has SYS_LOAD_ERROR_DETAIL, provisioned
 # clusters STL_LOAD_ERRORS; both are tried.
 LOAD_ERRORS = (

@@ -1,5 +1,5 @@
 """What PostgreSQL and Redshift share: a DB-API connection, SQL rendered from DuckDB's dialect,
-and the staged, atomic load.
+and the staged, atomic loads (all tables, or a star delta's new days).
 
 A load runs in one transaction: create `<table>__new` for every star table, bulk load each
 (the backend's own way: COPY FROM STDIN, COPY FROM S3), check the row counts, drop the old
@@ -22,6 +22,7 @@ import sqlglot
 
 from covidlake.errors import LoadError, QueryError
 from covidlake.settings import redact
+from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable
 from covidlake.warehouses.ddl import create_table
@@ -113,6 +114,14 @@ class SqlWarehouse:
         return last.column(0)[0].as_py() if last.num_rows else None
 
     # -- the load ---------------------------------------------------------------------------
+    def _record(self, cur: Any, schema: str, tables: list[LoadTable], version: str,
+                run_id: str) -> None:
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR(64), "
+                    "star_version VARCHAR(64), loaded_at TIMESTAMP, tables VARCHAR(4096))")
+        cur.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (%s, %s, %s, %s)",
+                    (run_id, version, datetime.now(UTC).replace(tzinfo=None),
+                     json.dumps({t.name: t.rows for t in tables})))
+
     def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
         tag = secrets.token_hex(3)
         cur = self.con.cursor()
@@ -143,11 +152,7 @@ class SqlWarehouse:
             step = "creating the analyst views"
             for v in VIEWS:
                 cur.execute(render(v, self.capabilities.dialect))
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{HISTORY} (run_id VARCHAR(64), "
-                        "star_version VARCHAR(64), loaded_at TIMESTAMP, tables VARCHAR(4096))")
-            cur.execute(f"INSERT INTO {schema}.{HISTORY} VALUES (%s, %s, %s, %s)",
-                        (run_id, version, datetime.now(UTC).replace(tzinfo=None),
-                         json.dumps({t.name: t.rows for t in tables})))
+            self._record(cur, schema, tables, version, run_id)
             step = "committing"
             self.con.commit()
         except Exception as exc:
@@ -164,3 +169,51 @@ class SqlWarehouse:
         for stmt in self._analyze(schema, tables):
             cur.execute(stmt)
         self.con.commit()
+
+    def load_days(self, schema: str, tables: list[LoadTable], version: str, run_id: str,
+                  date_keys: list[int]) -> None:
+        """Replace the fact rows of `date_keys` (from the files of their months), update and
+        add dimension rows, replace the other tables; one transaction, checked by counts."""
+        days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
+        referenced = {fk.table for t in tables for fk in t.model.foreign_keys}
+        cur = self.con.cursor()
+        step = "starting"
+        try:
+            for t in tables:  # dimensions first: the new fact rows reference their new rows
+                step = f"loading {t.name}"
+                name, incoming = f"{schema}.{t.name}", f"{schema}.{t.name}__days"
+                cur.execute(f"DROP TABLE IF EXISTS {incoming}")
+                cur.execute(f"CREATE TABLE {incoming} (LIKE {name})")
+                self._bulk_load(cur, t.months(date_keys) if t.name == FACT else t, incoming)
+                key = t.model.primary_key
+                if t.name == FACT:
+                    cur.execute(f"DELETE FROM {name} WHERE date_key IN ({days})")
+                    cur.execute(f"INSERT INTO {name} SELECT * FROM {incoming} "
+                                f"WHERE date_key IN ({days})")
+                elif t.name in referenced:  # rows are referenced: update them, add new ones
+                    match = " AND ".join(f"{name}.{k} = n.{k}" for k in key)
+                    sets = ", ".join(f"{c.name} = n.{c.name}" for c in t.export.columns
+                                     if c.name not in key)
+                    cur.execute(f"UPDATE {name} SET {sets} FROM {incoming} n WHERE {match}")
+                    cur.execute(f"INSERT INTO {name} SELECT n.* FROM {incoming} n WHERE NOT "
+                                f"EXISTS (SELECT 1 FROM {name} WHERE {match})")
+                else:
+                    cur.execute(f"DELETE FROM {name}")
+                    cur.execute(f"INSERT INTO {name} SELECT * FROM {incoming}")
+                cur.execute(f"DROP TABLE {incoming}")
+                cur.execute(f"SELECT count(*) FROM {name}")
+                got = cur.fetchone()[0]
+                if got != t.rows:
+                    raise LoadError(f"{name}: {got:,} rows after replacing the new days, the "
+                                    f"star has {t.rows:,}", hint="run `covidlake load --force`")
+            self._record(cur, schema, tables, version, run_id)
+            step = "committing"
+            self.con.commit()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.con.rollback()
+            if isinstance(exc, LoadError):
+                raise
+            raise LoadError(f"replacing days in {self.url} failed while {step}, previous tables "
+                            f"kept: {redact(str(exc)).strip().splitlines()[0]}",
+                            hint="fix the cause and run load again") from exc
