@@ -59,6 +59,26 @@ class LoadTable:
                          {f: [u for u in uris if keep(u)] for f, uris in self.uris.items()})
 
 
+def replace_days_sql(t: LoadTable, name: str, source: str, date_keys: list[int],
+                     referenced: set[str]) -> list[str]:
+    """The statements that bring table `name` (holding a star delta's base) to the rows of
+    `source` (a table, or a table function over its files): the fact rows of `date_keys` are
+    replaced; a dimension other tables reference is updated and added to (its rows are never
+    removed: region keys held); any other table is replaced whole."""
+    days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
+    if t.model.partition_by_month:  # the facts
+        return [f"DELETE FROM {name} WHERE date_key IN ({days})",
+                f"INSERT INTO {name} SELECT * FROM {source} WHERE date_key IN ({days})"]
+    if t.name in referenced:
+        match = " AND ".join(f"{name}.{k} = n.{k}" for k in t.model.primary_key)
+        sets = ", ".join(f"{c.name} = n.{c.name}" for c in t.export.columns
+                         if c.name not in t.model.primary_key)
+        return [f"UPDATE {name} SET {sets} FROM {source} n WHERE {match}",
+                f"INSERT INTO {name} SELECT n.* FROM {source} n WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {name} WHERE {match})"]
+    return [f"DELETE FROM {name}", f"INSERT INTO {name} SELECT * FROM {source}"]
+
+
 class Warehouse(Protocol):
     capabilities: Capabilities
     url: str  # redacted

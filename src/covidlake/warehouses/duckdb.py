@@ -24,7 +24,7 @@ from covidlake.errors import LoadError, QueryError
 from covidlake.lakesql import lit
 from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
-from covidlake.warehouses import Capabilities, LoadTable
+from covidlake.warehouses import Capabilities, LoadTable, replace_days_sql
 from covidlake.warehouses.ddl import create_table, foreign_key_comments
 
 
@@ -130,24 +130,12 @@ class DuckDBWarehouse:
         days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
         with self._atomic(schema, tables, version, run_id) as con:
             for t in tables:  # dimensions first: the new fact rows reference their new rows
-                name, src = f"{schema}.{t.name}", _files(t)
-                key = t.model.primary_key
-                where = ""
-                if t.name == FACT:
-                    where = f"AND date_key IN ({days})"  # the other days were checked before
-                    con.execute(f"DELETE FROM {name} WHERE date_key IN ({days})")
-                    con.execute(f"INSERT INTO {name} SELECT * FROM {src} "
-                                f"WHERE date_key IN ({days})")
-                elif t.name in referenced:  # rows are referenced: update them, add new ones
-                    match = " AND ".join(f"t.{k} = n.{k}" for k in key)
-                    sets = ", ".join(f"{c.name} = n.{c.name}" for c in t.export.columns
-                                     if c.name not in key)
-                    con.execute(f"UPDATE {name} AS t SET {sets} FROM {src} AS n WHERE {match}")
-                    con.execute(f"INSERT INTO {name} SELECT n.* FROM {src} AS n WHERE NOT "
-                                f"EXISTS (SELECT 1 FROM {name} t WHERE {match})")
-                else:
-                    con.execute(f"DELETE FROM {name}")
-                    con.execute(f"INSERT INTO {name} SELECT * FROM {src}")
+                name = f"{schema}.{t.name}"
+                src = _files(t.months(date_keys) if t.name == FACT else t)
+                for stmt in replace_days_sql(t, name, src, date_keys, referenced):
+                    con.execute(stmt)
+                # the other days' facts were checked when they were loaded
+                where = f"AND date_key IN ({days})" if t.name == FACT else ""
                 self._expect_rows(name, t, "run `covidlake load --force`")
                 self._expect_references(schema, t, where)
 

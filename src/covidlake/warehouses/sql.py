@@ -24,7 +24,7 @@ from covidlake.errors import LoadError, QueryError
 from covidlake.settings import redact
 from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
-from covidlake.warehouses import Capabilities, LoadTable
+from covidlake.warehouses import Capabilities, LoadTable, replace_days_sql
 from covidlake.warehouses.ddl import create_table
 
 HISTORY = "load_history"
@@ -174,7 +174,6 @@ class SqlWarehouse:
                   date_keys: list[int]) -> None:
         """Replace the fact rows of `date_keys` (from the files of their months), update and
         add dimension rows, replace the other tables; one transaction, checked by counts."""
-        days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
         referenced = {fk.table for t in tables for fk in t.model.foreign_keys}
         cur = self.con.cursor()
         step = "starting"
@@ -185,21 +184,8 @@ class SqlWarehouse:
                 cur.execute(f"DROP TABLE IF EXISTS {incoming}")
                 cur.execute(f"CREATE TABLE {incoming} (LIKE {name})")
                 self._bulk_load(cur, t.months(date_keys) if t.name == FACT else t, incoming)
-                key = t.model.primary_key
-                if t.name == FACT:
-                    cur.execute(f"DELETE FROM {name} WHERE date_key IN ({days})")
-                    cur.execute(f"INSERT INTO {name} SELECT * FROM {incoming} "
-                                f"WHERE date_key IN ({days})")
-                elif t.name in referenced:  # rows are referenced: update them, add new ones
-                    match = " AND ".join(f"{name}.{k} = n.{k}" for k in key)
-                    sets = ", ".join(f"{c.name} = n.{c.name}" for c in t.export.columns
-                                     if c.name not in key)
-                    cur.execute(f"UPDATE {name} SET {sets} FROM {incoming} n WHERE {match}")
-                    cur.execute(f"INSERT INTO {name} SELECT n.* FROM {incoming} n WHERE NOT "
-                                f"EXISTS (SELECT 1 FROM {name} WHERE {match})")
-                else:
-                    cur.execute(f"DELETE FROM {name}")
-                    cur.execute(f"INSERT INTO {name} SELECT * FROM {incoming}")
+                for stmt in replace_days_sql(t, name, incoming, date_keys, referenced):
+                    cur.execute(stmt)
                 cur.execute(f"DROP TABLE {incoming}")
                 cur.execute(f"SELECT count(*) FROM {name}")
                 got = cur.fetchone()[0]
