@@ -160,6 +160,7 @@ def timed(lake: Path, work: Path, *args: str, env: dict[str, str] | None = None
     transform = next((s for s in rec["stages"] if s["name"] == "transform"), {})
     load = next((s for s in rec["stages"] if s["name"] == "load"), {})
     return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
+            # the process's peak so far at each stage's end: where it rises, that stage set it
             "stage_peak_rss_mb": {s["name"]: s.get("peak_rss_mb") for s in rec["stages"]},
             "star_version": rec["star_version"],
             "transform_mode": transform.get("detail", {}).get("mode", "skipped"),

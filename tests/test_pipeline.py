@@ -96,11 +96,10 @@ def test_run_record_in_the_lake(sample_run: Done) -> None:
     assert [s["name"] for s in record["stages"]] == [
         "ingest", "crawl", "transform", "export", "load"]
     assert all(s["seconds"] >= 0 for s in record["stages"])
-    # each stage's own peak memory (Linux resets the peak between stages): a DuckDB process
-    # holds tens of MB at least, and the transform more than the ingest
-    peaks = {s["name"]: s["peak_rss_mb"] for s in record["stages"]}
-    assert all(p > 20 for p in peaks.values()), peaks
-    assert peaks["transform"] > peaks["ingest"], peaks
+    # the peak memory so far at each stage's end: a DuckDB process holds tens of MB at least,
+    # and the peak never falls
+    peaks = [s["peak_rss_mb"] for s in record["stages"]]
+    assert peaks[0] > 20 and peaks == sorted(peaks), peaks
     assert len(record["sources"]) == 21 and all(len(s["sha256"]) == 64 for s in record["sources"])
     assert record["catalog_version"] >= 1 and record["star_version"]
     transform = next(s for s in record["stages"] if s["name"] == "transform")

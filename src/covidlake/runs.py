@@ -32,22 +32,16 @@ class StageRecord:
     rows_in: dict[str, int] = field(default_factory=dict)
     rows_out: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
-    peak_rss_mb: float | None = None  # the process's peak memory during the stage
+    # the process's peak memory so far, at the stage's end: the stage where it rises set it
+    peak_rss_mb: float | None = None
 
 
 _STATUS = Path("/proc/self/status")
 
 
-def _reset_peak() -> bool:
-    """Start measuring the peak RSS afresh (Linux: 5 > /proc/self/clear_refs resets VmHWM)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def _peak_mb() -> float | None:
+    """The process's peak RSS so far (Linux VmHWM), or None elsewhere. Not reset between
+    stages: that would also reset what `time -v` and a parent's rusage report."""
     try:
         for line in _STATUS.read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -96,13 +90,12 @@ class Run:
     def stage(self, name: str) -> Iterator[StageRecord]:
         stage = StageRecord(name, _now())
         self.record.stages.append(stage)
-        per_stage = _reset_peak()
         started = time.perf_counter()
         try:
             yield stage
         finally:
             stage.seconds = round(time.perf_counter() - started, 3)
-            stage.peak_rss_mb = _peak_mb() if per_stage else None
+            stage.peak_rss_mb = _peak_mb()
 
     def finish(self, error: BaseException | None = None) -> None:
         self.record.ended_at = _now()
