@@ -153,12 +153,15 @@ WHERE p.date_key NOT IN (SELECT date_key FROM prev.days);
 -- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
 -- every engine computes alike; names from the date format, not locale-dependent functions.
 CREATE OR REPLACE TABLE stage.calendar AS
-WITH span AS (SELECT min(date_key) AS lo, max(date_key) AS hi FROM star.fact_covid)
+WITH bounds AS (  -- the days of the observations used, and of the facts kept (integer keys)
+    SELECT min(obs_date) AS lo, max(obs_date) AS hi FROM stage.obs_final WHERE reason IS NULL
+    UNION ALL
+    SELECT make_date(min(date_key) // 10000, min(date_key) // 100 % 100, min(date_key) % 100),
+           make_date(max(date_key) // 10000, max(date_key) // 100 % 100, max(date_key) % 100)
+    FROM prev.fact_keyed)
 SELECT CAST(d AS DATE) AS d
-FROM (SELECT unnest(generate_series(
-          (SELECT make_date(lo // 10000, lo // 100 % 100, lo % 100) FROM span),
-          (SELECT make_date(hi // 10000, hi // 100 % 100, hi % 100) FROM span),
-          INTERVAL 1 DAY)) AS d);
+FROM (SELECT unnest(generate_series((SELECT min(lo) FROM bounds), (SELECT max(hi) FROM bounds),
+                                    INTERVAL 1 DAY)) AS d);
 
 CREATE OR REPLACE TABLE star.dim_date AS
 SELECT CAST(strftime(d, '%Y%m%d') AS INTEGER) AS date_key,
