@@ -134,6 +134,11 @@ def _write(con: duckdb.DuckDBPyConnection, tmp: str, key: str, query: str, optio
     return key, local, _sha256(local)
 
 
+def month_suffix(yyyymm: int) -> str:
+    """What a month's file adds to its table's name: 202003 -> '-2020-03'."""
+    return f"-{yyyymm // 100:04d}-{yyyymm % 100:02d}"
+
+
 def _parts(con: duckdb.DuckDBPyConnection, table: str, base: str, column: str | None
            ) -> list[tuple[str, str, int | None]]:
     """(file name without extension, WHERE clause, YYYYMM) per file of `table`: one, or one
@@ -145,7 +150,7 @@ def _parts(con: duckdb.DuckDBPyConnection, table: str, base: str, column: str | 
     if not months:  # an empty table still gets a file, which carries the schema
         return [(base, "", None)]
     # a range, not `// 100 = m`, so that the scan skips row groups by their min and max
-    return [(f"{base}-{m // 100:04d}-{m % 100:02d}",
+    return [(f"{base}{month_suffix(m)}",
              f"WHERE {column} BETWEEN {m * 100} AND {m * 100 + 99}", m) for m in months]
 
 
@@ -213,8 +218,7 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
     # after the manifest: until then, the old one may still be read (a month no longer in
     # the facts, or the file of an unpartitioned star)
     for key in sorted(set(old_files) - {k for t in exports for k in t.files} - set(rejects)):
-        if lake.exists(key):
-            lake.delete(key)
+        lake.delete(key)  # a missing one is fine: both stores delete idempotently
     log.info(f"export: {len(targets)} tables as Parquet and CSV, {written} files changed"
              + (f", {reused} kept" if reused else "") + f"; star version {version}")
     return manifest

@@ -18,6 +18,15 @@ def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def ints(values: Sequence[int]) -> str:
+    """Integers for `IN (...)`; NULL when there are none, which matches nothing.
+
+    >>> ints([20200313, 20200314]), ints([])
+    ('20200313, 20200314', 'NULL')
+    """
+    return ", ".join(str(int(v)) for v in values) or "NULL"
+
+
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -38,7 +38,7 @@ from covidlake.catalog import Catalog, TableDef
 from covidlake.crawl.infer import STAT_NAMES
 from covidlake.errors import CovidlakeError
 from covidlake.export import StarManifest, inputs_fingerprint
-from covidlake.lakesql import lit
+from covidlake.lakesql import ints, lit
 from covidlake.store import ObjectStore
 from covidlake.transform.model import MEASURES
 from covidlake.transform.quality import FACT_SOURCES
@@ -197,16 +197,16 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
         lit(lake.uri(STATE + n + ".parquet"))
         for n in ("region_keys", "used", "jhu_state_pairs", "us_state_by_name",
                   "us_state_abbr"))
-    days = ", ".join(str(k) for k in chosen.date_keys)
+    days = ints(chosen.date_keys)
     sources = ", ".join(lit(s) for s in FACT_SOURCES)  # malformed lines are counted afresh
     measures = ", ".join(f"f.{m}" for m in MEASURES)
     runner.execute(f"""
         CREATE OR REPLACE VIEW prev.region_keys AS SELECT * FROM read_parquet({keys});
+        CREATE OR REPLACE VIEW prev.fact_keyed AS SELECT * FROM read_parquet({fact});
         CREATE OR REPLACE VIEW prev.fact AS
         SELECT f.date_key, CAST(strptime(CAST(f.date_key AS VARCHAR), '%Y%m%d') AS DATE)
                AS obs_date, k.nk, {measures}
-        FROM read_parquet({fact}) f JOIN prev.region_keys k ON k.region_key = f.region_key;
-        CREATE OR REPLACE VIEW prev.fact_keyed AS SELECT * FROM read_parquet({fact});
+        FROM prev.fact_keyed f JOIN prev.region_keys k ON k.region_key = f.region_key;
         CREATE OR REPLACE VIEW prev.dq_results AS SELECT * FROM read_parquet({quality});
         CREATE OR REPLACE TABLE prev.days AS
         SELECT CAST(unnest([{days}]) AS INTEGER) AS date_key;

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from covidlake.catalog import Catalog
-from covidlake.lakesql import lit
+from covidlake.lakesql import ints, lit
 from covidlake.transform.model import CUMULATIVE, MEASURES, STAR_TABLES
 from covidlake.transform.runner import SqlRunner
 
@@ -48,7 +48,7 @@ def _decreasing_kept(m: str, kept: Kept) -> str:
     part of before, plus those they are part of now. Per place, those pairs lie between its
     last report before the first new day (lo) and its first after the last one (hi); the
     pairs outside [lo, hi] are the same before and now."""
-    days = ", ".join(str(int(d)) for d in kept.days)
+    days = ints(kept.days)
     first, last = min(kept.days), max(kept.days)
 
     def pairs(fact: str) -> str:
@@ -169,8 +169,7 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
         key = ", ".join(t.primary_key)
         rows = f"star.{t.name}"
         if kept is not None and t.name == "fact_covid":  # days are disjoint: check the new
-            rows = (f"(SELECT * FROM star.{t.name} WHERE date_key IN "
-                    f"({', '.join(str(int(d)) for d in kept.days)}))")
+            rows = f"(SELECT * FROM star.{t.name} WHERE date_key IN ({ints(kept.days)}))"
         check("primary_key_unique", t.name, "fail",
               f"SELECT (SELECT count(*) FROM {rows} r) - (SELECT count(*) FROM "
               f"(SELECT DISTINCT {key} FROM {rows} r) d)", f"({key}) is unique")

@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 import pyarrow as pa
 
 from covidlake.errors import ConfigError
-from covidlake.export import TableExport
+from covidlake.export import TableExport, month_suffix
+from covidlake.lakesql import ints
 from covidlake.transform.model import StarTable
 
 
@@ -45,15 +46,16 @@ class LoadTable:
         return self.export.rows
 
     def months(self, date_keys: list[int]) -> LoadTable:
-        """This table with only the files of the months of `date_keys` (a table written one
-        file per month, like the facts); unpartitioned, the table as it is."""
-        tags = {f"-{k // 10000:04d}-{k // 100 % 100:02d}." for k in date_keys}
+        """This table with only the files of the months of `date_keys` when it is written one
+        file per month (the facts); any other table as it is."""
+        tags = {month_suffix(k // 100) + "." for k in date_keys}
 
         def keep(path: str) -> bool:
             return any(t in path.rsplit("/", 1)[-1] for t in tags)
 
-        if not any(keep(p) for uris in self.uris.values() for p in uris):
-            return self
+        if not self.model.partition_by_month or not any(
+                keep(p) for uris in self.uris.values() for p in uris):
+            return self  # unpartitioned, or files from before the month layout
         return LoadTable(self.name, self.export, self.model,
                          [p for p in self.local_paths if keep(p)],
                          {f: [u for u in uris if keep(u)] for f, uris in self.uris.items()})
@@ -65,10 +67,10 @@ def replace_days_sql(t: LoadTable, name: str, source: str, date_keys: list[int],
     `source` (a table, or a table function over its files): the fact rows of `date_keys` are
     replaced; a dimension other tables reference is updated and added to (its rows are never
     removed: region keys held); any other table is replaced whole."""
-    days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
-    if t.model.partition_by_month:  # the facts
-        return [f"DELETE FROM {name} WHERE date_key IN ({days})",
-                f"INSERT INTO {name} SELECT * FROM {source} WHERE date_key IN ({days})"]
+    day = t.model.partition_by_month  # the facts' date key
+    if day:
+        return [f"DELETE FROM {name} WHERE {day} IN ({ints(date_keys)})",
+                f"INSERT INTO {name} SELECT * FROM {source} WHERE {day} IN ({ints(date_keys)})"]
     if t.name in referenced:
         match = " AND ".join(f"{name}.{k} = n.{k}" for k in t.model.primary_key)
         sets = ", ".join(f"{c.name} = n.{c.name}" for c in t.export.columns

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from covidlake.duck import quiet
 from covidlake.errors import LoadError, QueryError
-from covidlake.lakesql import lit
+from covidlake.lakesql import ints, lit
 from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable, replace_days_sql
@@ -127,15 +127,14 @@ class DuckDBWarehouse:
     def load_days(self, schema: str, tables: list[LoadTable], version: str, run_id: str,
                   date_keys: list[int]) -> None:
         referenced = {fk.table for t in tables for fk in t.model.foreign_keys}
-        days = ", ".join(str(int(k)) for k in date_keys) or "NULL"
         with self._atomic(schema, tables, version, run_id) as con:
             for t in tables:  # dimensions first: the new fact rows reference their new rows
                 name = f"{schema}.{t.name}"
-                src = _files(t.months(date_keys) if t.name == FACT else t)
+                src = _files(t.months(date_keys))
                 for stmt in replace_days_sql(t, name, src, date_keys, referenced):
                     con.execute(stmt)
                 # the other days' facts were checked when they were loaded
-                where = f"AND date_key IN ({days})" if t.name == FACT else ""
+                where = f"AND date_key IN ({ints(date_keys)})" if t.name == FACT else ""
                 self._expect_rows(name, t, "run `covidlake load --force`")
                 self._expect_references(schema, t, where)
 

@@ -22,7 +22,6 @@ import sqlglot
 
 from covidlake.errors import LoadError, QueryError
 from covidlake.settings import redact
-from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable, replace_days_sql
 from covidlake.warehouses.ddl import create_table
@@ -122,6 +121,23 @@ class SqlWarehouse:
                     (run_id, version, datetime.now(UTC).replace(tzinfo=None),
                      json.dumps({t.name: t.rows for t in tables})))
 
+    def _count(self, cur: Any, name: str) -> int:
+        cur.execute(f"SELECT count(*) FROM {name}")
+        return int(cur.fetchone()[0])
+
+    def _rolled_back(self, exc: Exception, what: str) -> LoadError:
+        """Roll back after `exc` and say what failed, with the backend's own detail."""
+        with contextlib.suppress(Exception):  # the connection itself may be gone
+            self.con.rollback()
+        try:
+            detail = self._failure_detail()
+        except Exception:  # noqa: BLE001 - no more detail to be had
+            detail = ""
+        return LoadError(f"{what}, previous tables kept: "
+                         f"{redact(str(exc)).strip().splitlines()[0]}"
+                         + (f"; {detail}" if detail else ""),
+                         hint="fix the cause and run load again")
+
     def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
         tag = secrets.token_hex(3)
         cur = self.con.cursor()
@@ -135,8 +151,7 @@ class SqlWarehouse:
                 cur.execute(create_table(t.export, t.model, self.capabilities, schema,
                                          suffix="__new", tag=tag))
                 self._bulk_load(cur, t, f"{schema}.{t.name}__new")
-                cur.execute(f"SELECT count(*) FROM {schema}.{t.name}__new")
-                got = cur.fetchone()[0]
+                got = self._count(cur, f"{schema}.{t.name}__new")
                 if got != t.rows:
                     raise LoadError(f"{schema}.{t.name}: loaded {got:,} rows, the star has "
                                     f"{t.rows:,}", hint="run transform again, then load")
@@ -156,16 +171,7 @@ class SqlWarehouse:
             step = "committing"
             self.con.commit()
         except Exception as exc:
-            with contextlib.suppress(Exception):  # the connection itself may be gone
-                self.con.rollback()
-            try:
-                detail = self._failure_detail()
-            except Exception:  # noqa: BLE001 - no more detail to be had
-                detail = ""
-            raise LoadError(f"load into {self.url} failed while {step}, previous tables kept: "
-                            f"{redact(str(exc)).strip().splitlines()[0]}"
-                            + (f"; {detail}" if detail else ""),
-                            hint="fix the cause and run load again") from exc
+            raise self._rolled_back(exc, f"load into {self.url} failed while {step}") from exc
         for stmt in self._analyze(schema, tables):
             cur.execute(stmt)
         self.con.commit()
@@ -183,12 +189,11 @@ class SqlWarehouse:
                 name, incoming = f"{schema}.{t.name}", f"{schema}.{t.name}__days"
                 cur.execute(f"DROP TABLE IF EXISTS {incoming}")
                 cur.execute(f"CREATE TABLE {incoming} (LIKE {name})")
-                self._bulk_load(cur, t.months(date_keys) if t.name == FACT else t, incoming)
+                self._bulk_load(cur, t.months(date_keys), incoming)
                 for stmt in replace_days_sql(t, name, incoming, date_keys, referenced):
                     cur.execute(stmt)
                 cur.execute(f"DROP TABLE {incoming}")
-                cur.execute(f"SELECT count(*) FROM {name}")
-                got = cur.fetchone()[0]
+                got = self._count(cur, name)
                 if got != t.rows:
                     raise LoadError(f"{name}: {got:,} rows after replacing the new days, the "
                                     f"star has {t.rows:,}", hint="run `covidlake load --force`")
@@ -196,10 +201,7 @@ class SqlWarehouse:
             step = "committing"
             self.con.commit()
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                self.con.rollback()
-            if isinstance(exc, LoadError):
+            error = self._rolled_back(exc, f"replacing days in {self.url} failed while {step}")
+            if isinstance(exc, LoadError):  # a count that did not add up: say it as it is
                 raise
-            raise LoadError(f"replacing days in {self.url} failed while {step}, previous tables "
-                            f"kept: {redact(str(exc)).strip().splitlines()[0]}",
-                            hint="fix the cause and run load again") from exc
+            raise error from exc
