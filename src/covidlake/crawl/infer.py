@@ -62,23 +62,37 @@ def _v(col: str) -> str:
 
 
 def _count(cond: str) -> str:
-    return f"count(*) FILTER (WHERE {cond})"
+    # count_if, not count(*) FILTER: each FILTER is a pass of its own (3x slower here)
+    return f"coalesce(count_if({cond}), 0)"
 
 
-def _basic_exprs(col: str) -> list[str]:
-    v = _v(col)
+def _prepared(src: str, idx: Sequence[int], keep: str = "filename, ") -> str:
+    """`src` with each column's value (v: trimmed, NULL if empty), raw length (l) and number
+    (d) computed once: the statistics use them several times, and DuckDB computes an
+    expression again in each aggregate that uses it."""
+    first = ", ".join(f"{_v(f'c{i}')} AS v{i}, length(c{i}) AS l{i}" for i in idx)
+    second = ", ".join(f"v{i}, l{i}, TRY_CAST(v{i} AS DOUBLE) AS d{i}" for i in idx)
+    return f"(SELECT {keep}{second} FROM (SELECT {keep}{first} FROM {src}))"
+
+
+def _basic_exprs(i: int) -> list[str]:
+    """BASIC_STATS of column i of a _prepared relation."""
+    v, d = f"v{i}", f"d{i}"
     return [
         f"count({v})",
-        _count(f"regexp_full_match({v}, '[+-]?[0-9]+') AND TRY_CAST({v} AS BIGINT) IS NOT NULL"),
-        _count(f"TRY_CAST({v} AS DOUBLE) IS NOT NULL"),
+        # the cast only where the pattern holds (CASE runs it on those rows alone): a failed
+        # TRY_CAST costs more than the pattern
+        f"count(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+') "
+        f"THEN TRY_CAST({v} AS BIGINT) END)",
+        f"count({d})",
         _count(f"lower({v}) IN ('true', 'false')"),
         _count(f"regexp_full_match({v}, '0[0-9]+')"),
         _count(f"regexp_full_match({v}, '{_DATE_LIKE}')"),
-        f"coalesce(max(length({col})), 0)",
+        f"coalesce(max(l{i}), 0)",
         f"min({v})",
         f"max({v})",
-        f"min(TRY_CAST({v} AS DOUBLE))",
-        f"max(TRY_CAST({v} AS DOUBLE))",
+        f"min({d})",
+        f"max({d})",
     ]
 
 
@@ -116,8 +130,9 @@ def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
     src = reader(paths, dialect, names, rejects)
     if not dates:
         idx = range(len(names)) if columns is None else columns
-        exprs = [e for i in idx for e in _basic_exprs(f"c{i}")]
-        return f"SELECT filename, count(*), {', '.join(exprs)} FROM {src} GROUP BY filename"
+        exprs = [e for i in idx for e in _basic_exprs(i)]
+        return (f"SELECT filename, count(*), {', '.join(exprs)} FROM {_prepared(src, idx)} "
+                "GROUP BY filename")
     cols = ", ".join(f"c{i}" for i in columns or ())
     return (f"SELECT filename, CAST(substr(col, 2) AS INTEGER), "
             f"{', '.join(_date_exprs('v', weight='n'))} "
@@ -130,7 +145,8 @@ def values_stats(con: Any, values: Sequence[str]) -> list[Any]:
     """STAT_NAMES for a list of values (Hive partition values, say)."""
     rows = ", ".join(f"({lit(v)})" for v in values)
     frm = f"FROM (VALUES {rows}) t(c0)"
-    basic = con.execute(f"SELECT {', '.join(_basic_exprs('c0'))} {frm}").fetchone()
+    basic = con.execute(f"SELECT {', '.join(_basic_exprs(0))} "
+                        f"FROM {_prepared(f'(VALUES {rows}) t(c0)', [0], keep='')}").fetchone()
     dates = con.execute(f"SELECT {', '.join(_date_exprs('c0'))} {frm}").fetchone()
     return [*basic, *dates]
 
