@@ -11,11 +11,15 @@ Workloads (choose with arguments; default: all but x10, which needs ~7 GB of dis
           way (4 years keep leap days on leap years). Synthetic, and labelled so: it measures
           how cost grows, it is not data.
 
-For each: the floor (one DuckDB query in a fresh process that reads every source file once,
-as lines, and counts them; the fastest of three), a full run into a fresh lake and warehouse
-(wall time per stage and in total, peak RSS, rows per second, bytes read and written), a
-no-op re-run, and, for full and scale, a one-new-day run (the last JHU day withheld, then
-added; it must give the full run's star, and the result says whether it ran incrementally).
+For each: two floors, each one DuckDB query in a fresh process that reads every source file
+once and counts: `floor` reads lines without parsing CSV (the cheapest read there is; the
+fastest of three), `row_floor` counts rows with DuckDB's own read_csv and its defaults (it
+sniffs each file's dialect and types, as an analyst's `SELECT count(*) FROM read_csv(...)`
+does; the faster of two, or one when it takes over a minute). Targets are judged against
+both, and both are reported. Then a full run into a fresh lake and warehouse (wall time per
+stage and in total, peak RSS, rows per second, bytes read and written), a no-op re-run, and,
+for full and scale, a one-new-day run (the last JHU day withheld, then added; it must give
+the full run's star, and the result says whether it ran incrementally).
 `--spark` adds the transform on Spark (local[2]) for scale. Results: bench/results/<UTC
 time>.json and latest.json.
 
@@ -69,7 +73,8 @@ class Result:
     workload: str
     source_files: int
     source_mb: float
-    floor: dict[str, Any] = field(default_factory=dict)
+    floor: dict[str, Any] = field(default_factory=dict)  # lines
+    row_floor: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     noop: dict[str, Any] = field(default_factory=dict)
     new_day: dict[str, Any] = field(default_factory=dict)
@@ -101,33 +106,45 @@ def files_of(source: Path) -> list[Path]:
 FLOOR = """
 import sys, duckdb
 files = [l for l in sys.stdin.read().splitlines() if l]
-lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+lst = lambda fs: "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in fs) + "]"
+csvs, lines = [f for f in files if f.endswith(".csv")], [f for f in files if not f.endswith(".csv")]
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
-print(con.execute(
-    f"SELECT count(*) FROM read_csv({lst}, columns={{'line': 'VARCHAR'}}, delim='\\x01', "
-    "quote='', escape='', header=false, auto_detect=false, strict_mode=false)").fetchone()[0])
+if sys.argv[1] == "lines":
+    q = (f"SELECT count(*) FROM read_csv({lst(files)}, columns={{'line': 'VARCHAR'}}, "
+         "delim='\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false)")
+else:  # rows: DuckDB's own CSV reader with its defaults (and JSON lines for the .geojson)
+    parts = [f"(SELECT count(*) FROM read_csv({lst(csvs)}, union_by_name=true))"] if csvs else []
+    parts += [f"(SELECT count(*) FROM read_json({lst(lines)}, format='newline_delimited'))"
+              ] if lines else []
+    q = "SELECT " + " + ".join(parts)
+print(con.execute(q).fetchone()[0])
 """
 
 
-FLOOR_REPEATS = 3
+def floor(source: Path, work: Path, kind: str, repeats: int, budget: float = 60.0
+          ) -> dict[str, Any]:
+    """Every source file read once in one DuckDB query in a fresh process, counted, `repeats`
+    times (fewer once `budget` seconds are spent), and the fastest counts: the first may read
+    from disk, the pipeline's runs find the files in the page cache (one floor measured 0.57 s
+    and 1.68 s on two runs).
 
-
-def floor(source: Path, work: Path) -> dict[str, Any]:
-    """Every source file read once, as lines, in one DuckDB query in a fresh process; three
-    times, and the fastest counts: the first of them may read from disk, the pipeline's runs
-    find the files in the page cache (one floor measured 0.57 s and 1.68 s on two runs)."""
+    kind "lines": each file as lines, no CSV parsing (the cheapest read there is);
+    kind "rows": DuckDB's read_csv with its defaults (dialect and type sniffing per file,
+    union_by_name for the JHU header versions), what an analyst's `count(*)` costs."""
     listing = work / "floor-files.txt"
     listing.write_text("\n".join(str(p) for p in files_of(source)))
-    times, lines = [], 0
-    for _ in range(FLOOR_REPEATS):
+    times, count = [], 0
+    for _ in range(repeats):
         start = time.perf_counter()
         with listing.open() as stdin:
-            proc = subprocess.run([sys.executable, "-c", FLOOR], stdin=stdin, text=True,
+            proc = subprocess.run([sys.executable, "-c", FLOOR, kind], stdin=stdin, text=True,
                                   capture_output=True, check=True)
         times.append(round(time.perf_counter() - start, 2))
-        lines = int(proc.stdout)
-    return {"seconds": min(times), "all_seconds": times, "lines": lines}
+        count = int(proc.stdout)
+        if sum(times) > budget:
+            break
+    return {"seconds": min(times), "all_seconds": times, kind: count}
 
 
 def covidlake(*args: str) -> list[str]:
@@ -277,15 +294,17 @@ def bench(workload: str, work: Path, spark: bool) -> Result:
     files = files_of(source)
     res = Result(workload, len(files), du_mb(*files))
     print(f"bench {workload}: {len(files):,} files, {res.source_mb:,} MB", file=sys.stderr)
-    res.floor = floor(source, work)
+    res.floor = floor(source, work, "lines", repeats=3)
+    res.row_floor = floor(source, work, "rows", repeats=2)
     res.run, lake, wh = pipeline(source, work, workload)
     res.noop = rerun(source, lake, wh, work)
     if workload in ("full", "scale"):
         res.new_day = new_day(source, work, workload)
     if spark and workload == "scale":
         res.spark = spark_transform(lake, work)
-    total, base = res.run["seconds"], max(res.floor["seconds"], 1e-3)
-    res.ratios = {"run_to_floor": round(total / base, 2),
+    total = res.run["seconds"]
+    res.ratios = {"run_to_floor": round(total / max(res.floor["seconds"], 1e-3), 2),
+                  "run_to_row_floor": round(total / max(res.row_floor["seconds"], 1e-3), 2),
                   "noop_seconds": res.noop["seconds"]}
     if res.new_day:
         res.ratios["new_day_to_run"] = round(res.new_day["seconds"] / total, 3)
@@ -294,9 +313,9 @@ def bench(workload: str, work: Path, spark: bool) -> Result:
         res.new_day["same_star_as_full_run"] = (
             res.new_day["star_version"] == res.run["star_version"])
     ratio_max, rss_max = TARGETS.get(workload, (None, None))
-    if ratio_max:
-        res.targets["run_to_floor"] = {"target": ratio_max,
-                                       "met": res.ratios["run_to_floor"] <= ratio_max}
+    if ratio_max:  # judged against both floors; the JSON and the table show both
+        for key in ("run_to_floor", "run_to_row_floor"):
+            res.targets[key] = {"target": ratio_max, "met": res.ratios[key] <= ratio_max}
     if rss_max:
         res.targets["peak_rss_mb"] = {"target": rss_max,
                                       "met": res.run["peak_rss_mb"] <= rss_max}
@@ -337,9 +356,10 @@ def main() -> None:
         doc["results"] = [asdict(r) for r in results]
         by = {r.workload: r for r in results}
         if "scale" in by and "x10" in by:  # does cost grow at most linearly?
-            growth = by["x10"].ratios["run_to_floor"] / by["scale"].ratios["run_to_floor"]
-            doc["x10_ratio_of_ratios"] = {"value": round(growth, 2), "target": 1.2,
-                                          "met": growth <= 1.2}
+            for key, name in (("run_to_floor", "x10_ratio_of_ratios"),
+                              ("run_to_row_floor", "x10_ratio_of_row_ratios")):
+                growth = by["x10"].ratios[key] / by["scale"].ratios[key]
+                doc[name] = {"value": round(growth, 2), "target": 1.2, "met": growth <= 1.2}
         text = json.dumps(doc, indent=1)  # after each workload: a crash keeps the rest
         (out / f"{doc['at'].replace(':', '')}.json").write_text(text)
         (out / "latest.json").write_text(text)
@@ -347,13 +367,14 @@ def main() -> None:
 
 
 def report(doc: dict[str, Any]) -> None:
-    print(f"{'workload':8} {'floor s':>8} {'run s':>8} {'ratio':>6} {'RSS MB':>8} "
-          f"{'rows/s':>10} {'no-op s':>8} {'new day':>8}  stages")
+    print(f"{'workload':8} {'lines s':>8} {'rows s':>8} {'run s':>8} {'ratio':>11} "
+          f"{'RSS MB':>8} {'rows/s':>10} {'no-op s':>8} {'new day':>8}  stages")
     for r in doc["results"]:
         nd = r["new_day"].get("seconds", "")
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["run"]["stages"].items())
-        print(f"{r['workload']:8} {r['floor']['seconds']:>8} {r['run']['seconds']:>8} "
-              f"{r['ratios']['run_to_floor']:>6} {r['run']['peak_rss_mb']:>8} "
+        ratio = f"{r['ratios']['run_to_floor']}/{r['ratios']['run_to_row_floor']}"
+        print(f"{r['workload']:8} {r['floor']['seconds']:>8} {r['row_floor']['seconds']:>8} "
+              f"{r['run']['seconds']:>8} {ratio:>11} {r['run']['peak_rss_mb']:>8} "
               f"{r['run']['rows_per_second']:>10,} {r['noop']['seconds']:>8} {nd:>8}  "
               f"{stages}")
         for name, t in r["targets"].items():
@@ -361,8 +382,9 @@ def report(doc: dict[str, Any]) -> None:
         if r["spark"]:
             print(f"    spark transform: {r['spark']['seconds']} s, "
                   f"{r['spark']['peak_rss_mb']} MB (stages {r['spark']['stages']})")
-    if "x10_ratio_of_ratios" in doc:
-        print(f"x10 growth (ratio of ratios): {doc['x10_ratio_of_ratios']}")
+    for name in ("x10_ratio_of_ratios", "x10_ratio_of_row_ratios"):
+        if name in doc:
+            print(f"x10 growth ({name}): {doc[name]}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from covidlake.catalog import Catalog
-from covidlake.lakesql import ints, lit
+from covidlake.lakesql import ints
 from covidlake.transform.model import CUMULATIVE, MEASURES, STAR_TABLES
 from covidlake.transform.runner import SqlRunner
 
@@ -110,15 +110,18 @@ def reconcile(con: SqlRunner, catalog: Catalog,
         out.append({"source_table": table, "rows_read": read, "rows_used": used,
                     "rows_rejected": sum(n for _, n in reasons), "reasons": dict(reasons)})
 
+    # one pass over the observations (a view: each pass computes every row's reason)
+    by_reason: dict[str, dict[str | None, int]] = {}
+    for src, reason, n in con.rows("SELECT source, reason, count(*) FROM stage.obs_final "
+                                   "GROUP BY ALL"):
+        by_reason.setdefault(str(src), {})[reason] = int(n)
     for src in FACT_SOURCES:
         if carried.get(src, {}).get("all"):  # not read again: its counts are the kept ones
             add(src, 0, 0, [])
             continue
-        where = f"FROM stage.obs_final WHERE source = {lit(src)}"
-        reasons = con.rows(f"SELECT reason, count(*) {where} AND reason IS NOT NULL "
-                           "GROUP BY reason ORDER BY reason")
-        add(src, _one(con, f"SELECT count(*) FROM stage.{src}"),
-            _one(con, f"SELECT count(*) {where} AND reason IS NULL"), reasons)
+        counts = by_reason.get(src, {})
+        add(src, _one(con, f"SELECT count(*) FROM stage.{src}"), counts.get(None, 0),
+            sorted((r, n) for r, n in counts.items() if r is not None))
     reference = {  # table -> (rejection reason per row, rows used)
         "hospital_beds": (
             "SELECT CASE WHEN bad <> '' THEN 'unparseable value in ' || bad END AS r "
