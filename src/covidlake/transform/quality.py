@@ -110,7 +110,7 @@ def reconcile(con: SqlRunner, catalog: Catalog,
         out.append({"source_table": table, "rows_read": read, "rows_used": used,
                     "rows_rejected": sum(n for _, n in reasons), "reasons": dict(reasons)})
 
-    # one pass over the observations (a view: each pass computes every row's reason)
+    # one pass over the observations for every source
     by_reason: dict[str, dict[str | None, int]] = {}
     for src, reason, n in con.rows("SELECT source, reason, count(*) FROM stage.obs_final "
                                    "GROUP BY ALL"):
