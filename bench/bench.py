@@ -344,7 +344,7 @@ def main() -> None:
     ap.add_argument("--work", default=os.environ.get("COVIDLAKE_BENCH_DIR",
                                                      str(ROOT / "bench" / "work")))
     args = ap.parse_args()
-    work = Path(args.work)
+    work = Path(args.work).resolve()  # the runs start in it: a relative path would nest
     work.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     doc: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"),

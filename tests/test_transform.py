@@ -3,8 +3,10 @@ the star schema it must become."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import Done
@@ -59,6 +61,30 @@ def test_duplicate_place_and_day_resolved_deterministically(sample_run: Done) ->
     dupes = con.execute("SELECT failing_rows FROM covid.dq_results WHERE check_name = "
                         "'duplicates_resolved' AND table_name = 'enigma_jhu'").fetchone()[0]
     assert dupes >= 1
+
+
+def _data_row(path: Path, n: int) -> list[str]:
+    """The file's n-th row after its header, as Python's csv module reads it."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return next(row for i, row in enumerate(csv.reader(f)) if i == n)
+
+
+def test_rejects_name_their_row_in_the_file(sample_run: Done) -> None:
+    # src_row is the row's position in its file (1 = the first after the header): every
+    # rejected row read back from there carries the place the reject names
+    rejects = duckdb.sql(
+        "SELECT file, src_row, reason, country, province, county, fips FROM read_parquet(?) "
+        "WHERE src_row IS NOT NULL", params=[str(sample_run.lake / "rejects/rejected_rows.parquet")]
+    ).fetchall()
+    assert {r[2] for r in rejects} >= {"no figures in any measure",
+                                       "duplicate for place and day (superseded)"}
+    for file, n, reason, *place in rejects:
+        cells = {c.strip() for c in _data_row(sample_run.lake / file, n)}
+        named = [p for p in place if p not in (None, "China", "US")]  # aliased, or implied
+        assert named and all(p in cells for p in named), (file, n, reason, place, cells)
+    # the superseded District of Columbia row of 03-22-2020 is the one with 0 deaths
+    dc = [r for r in rejects if r[0].endswith("03-22-2020.csv") and r[6] == "11001"]
+    assert len(dc) == 1 and _data_row(sample_run.lake / dc[0][0], dc[0][1])[8] == "0"
 
 
 def test_one_row_per_place(sample_run: Done) -> None:

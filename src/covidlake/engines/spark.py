@@ -127,8 +127,15 @@ def session(app: str = "covidlake") -> Any:
 class SparkRunner:
     """The SqlRunner protocol on a Spark session."""
 
+    # ids that grow with each partition's rows: a file read in one partition is numbered in
+    # order (a larger file split in several is numbered in order, with gaps)
+    row_id = "monotonically_increasing_id()"
+
     def __init__(self, spark: Any) -> None:
         self.spark = spark
+
+    def stage(self, sql: str) -> None:
+        self.execute(sql)
 
     def _view(self, name: str) -> str:
         db, _, table = name.replace('"', "").rpartition(".")

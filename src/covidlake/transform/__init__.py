@@ -53,9 +53,10 @@ _SQL_TYPE = {"text": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "date": "DAT
              "timestamp": "TIMESTAMP"}
 
 
-def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) -> str:
+def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str],
+               row_id: str | None = None) -> str:
     """SQL that reads a source once into stage.<table>: the needed columns (NULL for a missing
-    optional one), `_file`,
+    optional one), `rowid` (as `row_id`, if given: see SqlRunner.row_id), `_file`,
     and `bad` = the needed columns whose text did not parse."""
     exprs, used = [], []
     for need in needs:
@@ -91,6 +92,8 @@ def stage_view(table: TableDef, needs: tuple[Need, ...], warnings: list[str]) ->
     names = "[" + ", ".join(lit(u) for u in used) + "]"
     bad = (f"array_to_string(list_filter(string_split(_bad_columns, ','), "
            f"x -> list_contains({names}, x)), ',')")
+    if row_id is not None:
+        exprs.append(f"{row_id} AS rowid")
     return (f"CREATE OR REPLACE TABLE stage.{ident(table.name)} AS SELECT {', '.join(exprs)}, "
             f"_file, {bad} AS bad FROM src.{ident(table.name)}")
 
@@ -116,7 +119,8 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
 
     declare(runner, chosen, lake)  # type: ignore[arg-type]
     for name, needs in NEEDS.items():
-        runner.execute(stage_view(require(catalog, name), needs, result.warnings))
+        runner.stage(stage_view(require(catalog, name), needs, result.warnings,
+                                runner.row_id))
     runner.create_table("stage.malformed", [
         ("source_table", "VARCHAR"), ("file", "VARCHAR"), ("line", "BIGINT"),
         ("reason", "VARCHAR"), ("raw_line", "VARCHAR")], malformed_lines(catalog))
