@@ -4,6 +4,7 @@ the star schema it must become."""
 from __future__ import annotations
 
 import csv
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -63,10 +64,16 @@ def test_duplicate_place_and_day_resolved_deterministically(sample_run: Done) ->
     assert dupes >= 1
 
 
-def _data_row(path: Path, n: int) -> list[str]:
-    """The file's n-th row after its header, as Python's csv module reads it."""
+@cache
+def _rows(path: Path) -> list[list[str]]:
+    """The file's rows, header first, as Python's csv module reads them (each file once)."""
     with path.open(newline="", encoding="utf-8-sig") as f:
-        return next(row for i, row in enumerate(csv.reader(f)) if i == n)
+        return list(csv.reader(f))
+
+
+def _data_row(path: Path, n: int) -> list[str]:
+    """The file's n-th row after its header."""
+    return _rows(path)[n]
 
 
 def test_rejects_name_their_row_in_the_file(sample_run: Done) -> None:

@@ -1,7 +1,8 @@
 -- Every source row that can become a fact, in one shape: where (country, level, province,
 -- county, fips), when (obs_date) and what (the measures this source carries).
--- Inputs: stage.<source> views made by transform/__init__.py (columns guaranteed, `bad` = used
--- columns whose text did not parse), ref.country_aliases and ref.province_aliases.
+-- Inputs: stage.<source> tables made by transform/__init__.py (columns guaranteed, `bad` = used
+-- columns whose text did not parse, `rowid` in file order), ref.country_aliases and
+-- ref.province_aliases.
 
 -- Each source file's first staged row, and for JHU the day its name gives. The stage keeps
 -- each file's rows in their order (runner.stage), so a row's position in its file is
