@@ -194,8 +194,9 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
     # gave those days; the days it kept were checked when they were built
     check("no_fan_out", "fact_covid", "fail",
           "SELECT abs((SELECT count(*) FROM star.fact_covid) - (SELECT count(*) FROM "
-          "(SELECT DISTINCT obs_date, nk FROM (SELECT obs_date, nk FROM stage.obs_final "
-          "WHERE reason IS NULL UNION ALL SELECT obs_date, nk FROM prev.fact WHERE date_key "
+          "(SELECT DISTINCT obs_date, nk FROM (SELECT o.obs_date, p.nk FROM stage.obs_final o "
+          "JOIN stage.places p ON p.place_id = o.place_id WHERE o.reason IS NULL "
+          "UNION ALL SELECT obs_date, nk FROM prev.fact WHERE date_key "
           "IN (SELECT date_key FROM prev.days)) u) d) - (SELECT count(*) FROM prev.fact "
           "WHERE date_key NOT IN (SELECT date_key FROM prev.days)))",
           "fact rows = distinct (day, place) among the source rows used")

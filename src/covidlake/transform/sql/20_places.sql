@@ -3,26 +3,11 @@
 -- the lookups are built only from sources that carry names and codes together (NYT, the Census
 -- file, the hospital file, CTP), never from guesses.
 
--- FIPS as sources write them, normalised once: a state's 2 digits ('6', '06', and JHU's
--- '60000' or '00072' for territories); a county's 5 digits. County FIPS 80000 and up are JHU's
--- pseudo-codes ('Out of AL', 'Unassigned'), not places: those are keyed by name like NYT's
--- 'Unknown'.
-CREATE OR REPLACE TABLE stage.obs_codes AS
-SELECT *,
-       CASE WHEN level <> 'state' THEN NULL
-            WHEN regexp_full_match(fips, '[0-9]{1,2}') THEN lpad(fips, 2, '0')
-            WHEN regexp_full_match(fips, '[0-9]{2}000') THEN left(fips, 2)
-            WHEN regexp_full_match(fips, '000[0-9]{2}') THEN right(fips, 2)
-       END AS given_state_fips,
-       CASE WHEN level = 'county' AND regexp_full_match(fips, '[0-9]{4,5}')
-                 AND lpad(fips, 5, '0') < '80000' THEN lpad(fips, 5, '0') END AS given_county_fips
-FROM stage.obs;
-
 -- The (name, FIPS) pairs JHU's US state rows give, with those of the files an incremental
 -- run did not read again (prev.*: empty on a full run; see transform/incremental.py).
 CREATE OR REPLACE TABLE stage.jhu_state_pairs AS
 SELECT DISTINCT province AS name, given_state_fips AS fips
-FROM stage.obs_codes WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
+FROM stage.place_codes WHERE source = 'enigma_jhu' AND country = 'US' AND level = 'state'
                        AND province IS NOT NULL AND given_state_fips IS NOT NULL
 UNION
 SELECT name, fips FROM prev.jhu_state_pairs;
@@ -85,14 +70,16 @@ CREATE OR REPLACE TABLE stage.us_county_by_name AS
 SELECT left(fips, 2) AS state_fips, lower(strip_accents(name)) AS name_key, min(fips) AS fips
 FROM stage.us_county_pairs GROUP BY ALL HAVING count(DISTINCT fips) = 1;
 
--- Resolve every observation to its place.
-CREATE OR REPLACE TABLE stage.obs_placed AS
+-- Resolve every place description to one place (once per description): `place_id` numbers
+-- the descriptions, `nk_id` the places. The reasons a description cannot be placed are
+-- here too; stage.obs_checked says which reason a row gets first.
+CREATE OR REPLACE TABLE stage.places AS
 WITH o AS (
     SELECT *,
            CASE WHEN lower(county) IN ('unknown', 'unassigned') THEN 'Unassigned'
                 ELSE county END AS county_name,
            CASE WHEN country = 'US' THEN lower(strip_accents(province)) END AS province_key
-    FROM stage.obs_codes
+    FROM stage.place_codes
 ), s AS (
     SELECT o.*,
            CASE WHEN o.country <> 'US' THEN NULL
@@ -108,71 +95,92 @@ WITH o AS (
     FROM s
     LEFT JOIN stage.us_county_by_name cn
            ON cn.state_fips = s.state_fips AND cn.name_key = s.county_key
+), k AS (
+    SELECT c.*,
+           CASE
+               WHEN c.country IS NULL THEN NULL
+               WHEN c.country = 'US' AND c.level = 'country' THEN 'US|country'
+               WHEN c.country = 'US' AND c.level = 'state' AND c.state_fips IS NOT NULL
+                   THEN 'US|state|' || c.state_fips
+               WHEN c.country = 'US' AND c.level = 'county' AND c.county_fips IS NOT NULL
+                   THEN 'US|county|' || c.county_fips
+               WHEN c.country = 'US' AND c.level = 'county' AND c.state_fips IS NOT NULL
+                   THEN 'US|county|' || c.state_fips || '|' || c.county_key
+               WHEN c.country = 'US' AND c.level = 'state' AND c.state_abbr IS NOT NULL
+                   THEN NULL  -- an abbreviation nobody maps to a state
+               ELSE c.country || '|' || c.level || '|' || lower(coalesce(c.province, ''))
+                    || '|' || lower(coalesce(c.county_name, ''))
+           END AS nk
+    FROM c
 )
-SELECT c.*,
-       CASE
-           WHEN c.country IS NULL THEN NULL
-           WHEN c.country = 'US' AND c.level = 'country' THEN 'US|country'
-           WHEN c.country = 'US' AND c.level = 'state' AND c.state_fips IS NOT NULL
-               THEN 'US|state|' || c.state_fips
-           WHEN c.country = 'US' AND c.level = 'county' AND c.county_fips IS NOT NULL
-               THEN 'US|county|' || c.county_fips
-           WHEN c.country = 'US' AND c.level = 'county' AND c.state_fips IS NOT NULL
-               THEN 'US|county|' || c.state_fips || '|' || c.county_key
-           WHEN c.country = 'US' AND c.level = 'state' AND c.state_abbr IS NOT NULL
-               THEN NULL  -- an abbreviation nobody maps to a state
-           ELSE c.country || '|' || c.level || '|' || lower(coalesce(c.province, ''))
-                || '|' || lower(coalesce(c.county_name, ''))
-       END AS nk
-FROM c;
+SELECT CAST(row_number() OVER (ORDER BY source, raw_country NULLS FIRST,
+                               raw_province NULLS FIRST, raw_county NULLS FIRST,
+                               raw_fips NULLS FIRST, raw_abbr NULLS FIRST) AS INTEGER)
+           AS place_id,
+       CAST(dense_rank() OVER (ORDER BY nk NULLS FIRST) AS INTEGER) AS nk_id,
+       source, raw_country, raw_province, raw_county, raw_fips, raw_abbr, country, level,
+       province, county, county_name, fips, state_abbr, state_fips, county_fips, nk,
+       CASE WHEN country IS NULL THEN 'no location: country missing'
+            WHEN level = 'county' AND province IS NULL AND state_fips IS NULL
+                THEN 'no location: county without a state'
+       END AS where_missing,
+       CASE WHEN nk IS NULL THEN 'no location: state ' || coalesce(state_abbr, province, fips, '?')
+                                 || ' not found in any state list'
+       END AS nk_missing
+FROM k;
 
--- Why a row is not used (NULL = used). First reason wins.
-CREATE OR REPLACE VIEW stage.obs_checked AS  -- a view: a projection, not worth writing out
-SELECT *,
+-- Every row with its place and why it is not used (NULL = used). First reason wins.
+CREATE OR REPLACE VIEW stage.obs_checked AS  -- a view: read by stage.superseded and obs_final
+SELECT o.source, o.file, o.src_row, o.obs_date, p.place_id, p.nk_id, o.last_update,
+       o.latitude, o.longitude, o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases,
+       o.nyt_deaths, o.positive, o.negative, o.hospitalized_currently, o.hospitalized,
+       o.hospitalized_discharged,
        CASE
-           WHEN bad <> '' THEN 'unparseable value in ' || bad
-           WHEN obs_date IS NULL THEN 'no date (file name or date column)'
-           WHEN country IS NULL THEN 'no location: country missing'
-           WHEN level = 'county' AND province IS NULL AND state_fips IS NULL
-               THEN 'no location: county without a state'
-           WHEN coalesce(confirmed, deaths, recovered, active, nyt_cases, nyt_deaths, positive,
-                         negative, hospitalized_currently, hospitalized,
-                         hospitalized_discharged) IS NULL THEN 'no figures in any measure'
-           WHEN nk IS NULL THEN 'no location: state ' || coalesce(state_abbr, province, fips, '?')
-                                || ' not found in any state list'
+           WHEN o.bad <> '' THEN 'unparseable value in ' || o.bad
+           WHEN o.obs_date IS NULL THEN 'no date (file name or date column)'
+           WHEN p.where_missing IS NOT NULL THEN p.where_missing
+           WHEN coalesce(o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases,
+                         o.nyt_deaths, o.positive, o.negative, o.hospitalized_currently,
+                         o.hospitalized, o.hospitalized_discharged) IS NULL
+               THEN 'no figures in any measure'
+           ELSE p.nk_missing
        END AS reject_reason
-FROM stage.obs_placed;
+FROM stage.obs o
+JOIN stage.places p
+  ON p.source = o.source AND p.raw_country IS NOT DISTINCT FROM o.raw_country
+ AND p.raw_province IS NOT DISTINCT FROM o.raw_province
+ AND p.raw_county IS NOT DISTINCT FROM o.raw_county
+ AND p.raw_fips IS NOT DISTINCT FROM o.raw_fips AND p.raw_abbr IS NOT DISTINCT FROM o.raw_abbr;
 
 -- One row per source, place and day: the latest last_update wins; ties break on the figures
 -- and the file, so the choice is deterministic. The others are counted, not summed. Only the
 -- keys more than one usable row claims are ranked (a few hundred among millions of rows).
 CREATE OR REPLACE TABLE stage.superseded AS
 WITH dup AS (
-    SELECT source, obs_date, nk FROM stage.obs_checked
+    SELECT source, obs_date, nk_id FROM stage.obs_checked
     WHERE reject_reason IS NULL GROUP BY ALL HAVING count(*) > 1
 )
 SELECT source, file, src_row FROM (
     SELECT o.source, o.file, o.src_row, row_number() OVER (
-        PARTITION BY o.source, o.obs_date, o.nk
+        PARTITION BY o.source, o.obs_date, o.nk_id
         ORDER BY o.last_update DESC NULLS LAST, o.confirmed DESC NULLS LAST,
                  o.deaths DESC NULLS LAST, o.recovered DESC NULLS LAST,
                  o.active DESC NULLS LAST, o.nyt_cases DESC NULLS LAST,
                  o.nyt_deaths DESC NULLS LAST, o.positive DESC NULLS LAST,
                  o.negative DESC NULLS LAST, o.hospitalized_currently DESC NULLS LAST,
                  o.hospitalized DESC NULLS LAST, o.latitude DESC NULLS LAST,
-                 o.longitude DESC NULLS LAST, o.file, o.province NULLS FIRST,
-                 o.county NULLS FIRST, o.fips NULLS FIRST, o.src_row) AS rn
+                 o.longitude DESC NULLS LAST, o.file, p.province NULLS FIRST,
+                 p.county NULLS FIRST, p.fips NULLS FIRST, o.src_row) AS rn
     FROM stage.obs_checked o
-    JOIN dup d ON d.source = o.source AND d.obs_date = o.obs_date AND d.nk = o.nk
+    JOIN dup d ON d.source = o.source AND d.obs_date = o.obs_date AND d.nk_id = o.nk_id
+    JOIN stage.places p ON p.place_id = o.place_id
     WHERE o.reject_reason IS NULL)
 WHERE rn > 1;
 
--- Every row with why it is not used (NULL = used), in the columns the star, the checks and
--- the rejects read. A table: a view recomputed the reasons and the join for each of its six
--- readers, which cost more than writing it once (scale set: +3.4 s against -2.7 s).
+-- Every row with why it is not used (NULL = used): its place as a number (stage.places
+-- has the rest), its day and its figures. A table: it has six readers.
 CREATE OR REPLACE TABLE stage.obs_final AS
-SELECT o.source, o.file, o.src_row, o.obs_date, o.country, o.level, o.province, o.county,
-       o.county_name, o.fips, o.state_fips, o.county_fips, o.latitude, o.longitude, o.nk,
+SELECT o.source, o.file, o.src_row, o.obs_date, o.place_id, o.latitude, o.longitude,
        o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths, o.positive,
        o.negative, o.hospitalized_currently, o.hospitalized, o.hospitalized_discharged,
        CASE WHEN s.src_row IS NOT NULL THEN 'duplicate for place and day (superseded)'

@@ -7,9 +7,11 @@
 CREATE OR REPLACE TABLE stage.used AS
 SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
        latitude, longitude, max(obs_date) AS obs_date
-FROM (SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
-             latitude, longitude, obs_date
-      FROM stage.obs_final WHERE reason IS NULL
+FROM (SELECT p.nk, p.country, p.level, p.province, p.county_name, p.state_fips,
+             p.county_fips, p.source, u.latitude, u.longitude, u.obs_date
+      FROM (SELECT place_id, latitude, longitude, max(obs_date) AS obs_date
+            FROM stage.obs_final WHERE reason IS NULL GROUP BY ALL) u
+      JOIN stage.places p ON p.place_id = u.place_id
       UNION ALL
       SELECT nk, country, level, province, county_name, state_fips, county_fips, source,
              latitude, longitude, obs_date
@@ -127,10 +129,14 @@ SELECT date_key, region_key,
        max(hospitalized_currently) AS hospitalized_currently, max(hospitalized) AS hospitalized,
        max(hospitalized_discharged) AS hospitalized_discharged
 FROM (
-    SELECT CAST(strftime(o.obs_date, '%Y%m%d') AS INTEGER) AS date_key, k.region_key,
+    SELECT CAST(year(o.obs_date) * 10000 + month(o.obs_date) * 100 + day(o.obs_date) AS INTEGER)
+               AS date_key, k.region_key,
            o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths, o.positive,
            o.negative, o.hospitalized_currently, o.hospitalized, o.hospitalized_discharged
-    FROM stage.obs_final o JOIN stage.region_keys k ON k.nk = o.nk
+    FROM stage.obs_final o
+    JOIN (SELECT p.place_id, k.region_key
+          FROM stage.places p JOIN stage.region_keys k ON k.nk = p.nk) k
+      ON k.place_id = o.place_id
     WHERE o.reason IS NULL
     UNION ALL
     SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,

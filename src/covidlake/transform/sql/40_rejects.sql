@@ -1,9 +1,10 @@
 -- Every source row that was not used, with why: exported to rejects/ beside the star.
 -- stage.malformed holds the CSV lines the reader skipped (a wrong number of fields).
 CREATE OR REPLACE TABLE stage.rejected_rows AS
-SELECT source AS source_table, file, src_row, reason, obs_date, country, level, province,
-       county, fips, CAST(NULL AS VARCHAR) AS raw_line
-FROM stage.obs_final WHERE reason IS NOT NULL
+SELECT o.source AS source_table, o.file, o.src_row, o.reason, o.obs_date, p.country, p.level,
+       p.province, p.county, p.fips, CAST(NULL AS VARCHAR) AS raw_line
+FROM stage.obs_final o JOIN stage.places p ON p.place_id = o.place_id
+WHERE o.reason IS NOT NULL
 UNION ALL
 SELECT * FROM prev.rejects  -- rows rejected before, that an incremental run did not read
 UNION ALL
