@@ -69,3 +69,36 @@ def _decide(tmp_path: Path, name: str, values: list[str]) -> tuple[str, list[str
 def test_decide_types(tmp_path: Path, name: str, values: list[str], type_: str,
                       formats: list[str], bad: int) -> None:
     assert _decide(tmp_path, name, values) == (type_, formats, bad)
+
+
+# The statistics skip a test where the value cannot pass it (a letter first: no number); each
+# value here must count exactly as the plain definitions count it.
+_PLAIN = [  # BASIC_STATS by definition, on v = the trimmed value or NULL
+    "count(v)",
+    "count(CASE WHEN regexp_full_match(v, '[+-]?[0-9]+') THEN TRY_CAST(v AS BIGINT) END)",
+    "count(TRY_CAST(v AS DOUBLE))",
+    "coalesce(count_if(lower(v) IN ('true', 'false')), 0)",
+    "coalesce(count_if(regexp_full_match(v, '0[0-9]+')), 0)",
+    "coalesce(count_if(regexp_full_match(v, '[0-9]{1,4}[-/][0-9]{1,2}([-/][0-9]{1,4})?"
+    "([ T][0-9:.]+Z?)?')), 0)",
+    "coalesce(max(length(raw)), 0)", "min(v)", "max(v)",
+    "min(TRY_CAST(v AS DOUBLE))", "max(TRY_CAST(v AS DOUBLE))",
+]
+
+
+@pytest.mark.parametrize("value", [
+    "12", " 12 ", "-3", "+5", "007", "0", "1.0", ".5", "2e3", "1_000", "inf", "-Inf", "NaN",
+    "nan", "Infinity", "n/a", "NA", "e5", "x1", "\t5", "true", " FALSE ", "True", "truth",
+    "2020-01-01", "1/2/20", "3/22/20 23:45", "2020-03-01T10:13:19", "Alabama", "Zürich",
+    "école", "", "   ", "-", "0x10", "99999999999999999999",
+])
+def test_statistics_count_as_defined(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(f'x\n"{value}"\n')
+    con = duckdb.connect()
+    got = con.execute(stats_sql([str(path)], Dialect(header_lines=1), ["x"])).fetchone()
+    want = con.execute(
+        f"SELECT count(*), {', '.join(_PLAIN)} FROM (SELECT c0 AS raw, "
+        f"NULLIF(trim(c0), '') AS v FROM read_csv('{path}', columns={{'c0': 'VARCHAR'}}, "
+        "header=false, skip=1, quote='\"', auto_detect=false))").fetchone()
+    assert repr(got[1:]) == repr(want)  # repr: NaN equals NaN

@@ -58,7 +58,8 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def _v(col: str) -> str:
-    return f"NULLIF(TRIM({col}), '')"
+    return (f"CASE WHEN prefix({col}, ' ') OR suffix({col}, ' ') THEN NULLIF(TRIM({col}), '') "
+            f"WHEN {col} <> '' THEN {col} END")
 
 
 def _count(cond: str) -> str:
@@ -71,23 +72,33 @@ def _prepared(src: str, idx: Sequence[int], keep: str = "filename, ") -> str:
     (d) computed once: the statistics use them several times, and DuckDB computes an
     expression again in each aggregate that uses it."""
     first = ", ".join(f"{_v(f'c{i}')} AS v{i}, length(c{i}) AS l{i}" for i in idx)
-    second = ", ".join(f"v{i}, l{i}, TRY_CAST(v{i} AS DOUBLE) AS d{i}" for i in idx)
+    second = ", ".join(f"v{i}, l{i}, {_number(f'v{i}')} AS d{i}, ascii(v{i}) AS a{i}" for i in idx)
     return f"(SELECT {keep}{second} FROM (SELECT {keep}{first} FROM {src}))"
+
+
+def _number(v: str) -> str:
+    # a value whose first character is a letter other than i or n (inf, nan) is no number:
+    # the cast, costly where it fails, runs on the others only
+    return (f"CASE WHEN (ascii({v}) BETWEEN 65 AND 90 OR ascii({v}) BETWEEN 97 AND 122) "
+            f"AND ascii({v}) NOT IN (73, 78, 105, 110) THEN NULL "
+            f"ELSE TRY_CAST({v} AS DOUBLE) END")
 
 
 def _basic_exprs(i: int) -> list[str]:
     """BASIC_STATS of column i of a _prepared relation."""
-    v, d = f"v{i}", f"d{i}"
+    v, d, a = f"v{i}", f"d{i}", f"a{i}"
+    # each test runs only on the values that can pass it (a CASE evaluates its THEN, and an
+    # AND its right side, on the rows that passed the left): a pattern or a cast on every
+    # value of every column was most of the crawl
     return [
         f"count({v})",
-        # the cast only where the pattern holds (CASE runs it on those rows alone): a failed
-        # TRY_CAST costs more than the pattern
-        f"count(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+') "
+        f"count(CASE WHEN {d} IS NOT NULL AND regexp_full_match({v}, '[+-]?[0-9]+') "
         f"THEN TRY_CAST({v} AS BIGINT) END)",
         f"count({d})",
-        _count(f"lower({v}) IN ('true', 'false')"),
-        _count(f"regexp_full_match({v}, '0[0-9]+')"),
-        _count(f"regexp_full_match({v}, '{_DATE_LIKE}')"),
+        _count(f"CASE WHEN strlen({v}) IN (4, 5) THEN lower({v}) IN ('true', 'false') END"),
+        _count(f"CASE WHEN {a} = 48 THEN regexp_full_match({v}, '0[0-9]+') END"),
+        _count(f"CASE WHEN {a} BETWEEN 48 AND 57 AND {d} IS NULL "
+               f"THEN regexp_full_match({v}, '{_DATE_LIKE}') END"),
         f"coalesce(max(l{i}), 0)",
         f"min({v})",
         f"max({v})",
