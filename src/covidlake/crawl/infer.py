@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from covidlake.catalog import ColumnDef, Dialect
-from covidlake.lakesql import lit, reader
+from covidlake.lakesql import lit, reader, trimmed
 
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y")  # %y before %Y: '3/22/20' is 2020
 TIMESTAMP_FORMATS = (
@@ -58,8 +58,7 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def _v(col: str) -> str:
-    return (f"CASE WHEN prefix({col}, ' ') OR suffix({col}, ' ') THEN NULLIF(TRIM({col}), '') "
-            f"WHEN {col} <> '' THEN {col} END")
+    return trimmed(col)
 
 
 def _count(cond: str) -> str:

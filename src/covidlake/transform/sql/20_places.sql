@@ -180,7 +180,7 @@ WHERE rn > 1;
 -- Every row with why it is not used (NULL = used): its place as a number (stage.places
 -- has the rest), its day and its figures. A table: it has six readers.
 CREATE OR REPLACE TABLE stage.obs_final AS
-SELECT o.source, o.file, o.src_row, o.obs_date, o.place_id, o.latitude, o.longitude,
+SELECT o.source, o.file, o.src_row, o.obs_date, o.place_id, o.nk_id, o.latitude, o.longitude,
        o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths, o.positive,
        o.negative, o.hospitalized_currently, o.hospitalized, o.hospitalized_discharged,
        CASE WHEN s.src_row IS NOT NULL THEN 'duplicate for place and day (superseded)'
