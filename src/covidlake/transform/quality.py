@@ -42,12 +42,34 @@ class Kept:
     old_counts: dict[str, int]
 
 
+BOUNDS = "stage.decreasing_bounds"
+
+
+def _bounds_kept(kept: Kept) -> str:
+    """For _decreasing_kept, every series' bounds in one scan of the facts (a scan per series
+    was most of a new day's checks on the scale set): per place of a new day, its last report
+    of m before the first new day (lo_m) and its first after the last one (hi_m)."""
+    days = ints(kept.days)
+    first, last = min(kept.days), max(kept.days)
+    cols = ", ".join(
+        f"max(CASE WHEN {m} IS NOT NULL AND date_key < {first} THEN date_key END) AS lo_{m}, "
+        f"min(CASE WHEN {m} IS NOT NULL AND date_key > {last} THEN date_key END) AS hi_{m}"
+        for m in CUMULATIVE)
+    return f"""
+        CREATE OR REPLACE TABLE {BOUNDS} AS
+        WITH places AS (SELECT region_key FROM star.fact_covid WHERE date_key IN ({days})
+                        UNION SELECT region_key FROM {kept.old_fact} WHERE date_key IN ({days}))
+        SELECT region_key, {cols}
+        FROM star.fact_covid WHERE region_key IN (SELECT region_key FROM places)
+        GROUP BY region_key"""
+
+
 def _decreasing_kept(m: str, kept: Kept) -> str:
     """decreasing_<m> after an incremental build, exactly as a full count gives it: the old
     count, less the pairs (a place's consecutive reports of m) that a new day's rows were
     part of before, plus those they are part of now. Per place, those pairs lie between its
     last report before the first new day (lo) and its first after the last one (hi); the
-    pairs outside [lo, hi] are the same before and now."""
+    pairs outside [lo, hi] are the same before and now. The bounds: _bounds_kept."""
     days = ints(kept.days)
     first, last = min(kept.days), max(kept.days)
 
@@ -58,14 +80,7 @@ def _decreasing_kept(m: str, kept: Kept) -> str:
                 f"coalesce(b.lo, {first}) AND coalesce(b.hi, {last})) d WHERE v < prev)")
 
     return f"""
-        WITH places AS (SELECT region_key FROM star.fact_covid WHERE date_key IN ({days})
-                        UNION SELECT region_key FROM {kept.old_fact} WHERE date_key IN ({days})),
-        bounds AS (
-            SELECT region_key,
-                   max(CASE WHEN {m} IS NOT NULL AND date_key < {first} THEN date_key END) AS lo,
-                   min(CASE WHEN {m} IS NOT NULL AND date_key > {last} THEN date_key END) AS hi
-            FROM star.fact_covid WHERE region_key IN (SELECT region_key FROM places)
-            GROUP BY region_key),
+        WITH bounds AS (SELECT region_key, lo_{m} AS lo, hi_{m} AS hi FROM {BOUNDS}),
         before AS (SELECT date_key, region_key, {m} FROM star.fact_covid
                    WHERE date_key NOT IN ({days})
                    UNION ALL SELECT date_key, region_key, {m} FROM {kept.old_fact}
@@ -212,6 +227,8 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
         check(f"negative_{m}", "fact_covid", "warn",
               f"SELECT count(*) FROM star.fact_covid WHERE {m} < 0",
               f"{m} < 0 (kept as reported)")
+    if kept is not None:
+        con.execute(_bounds_kept(kept))
     for m in CUMULATIVE:
         check(f"decreasing_{m}", "fact_covid", "warn",
               _decreasing_kept(m, kept) if kept is not None else
