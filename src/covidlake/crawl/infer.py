@@ -57,10 +57,6 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-def _v(col: str) -> str:
-    return trimmed(col)
-
-
 def _count(cond: str) -> str:
     # count_if, not count(*) FILTER: each FILTER is a pass of its own (3x slower here)
     return f"coalesce(count_if({cond}), 0)"
@@ -70,7 +66,7 @@ def _prepared(src: str, idx: Sequence[int], keep: str = "filename, ") -> str:
     """`src` with each column's value (v: trimmed, NULL if empty), raw length (l) and number
     (d) computed once: the statistics use them several times, and DuckDB computes an
     expression again in each aggregate that uses it."""
-    first = ", ".join(f"{_v(f'c{i}')} AS v{i}, length(c{i}) AS l{i}" for i in idx)
+    first = ", ".join(f"{trimmed(f'c{i}')} AS v{i}, length(c{i}) AS l{i}" for i in idx)
     second = ", ".join(f"v{i}, l{i}, {_number(f'v{i}')} AS d{i}, ascii(v{i}) AS a{i}" for i in idx)
     return f"(SELECT {keep}{second} FROM (SELECT {keep}{first} FROM {src}))"
 
@@ -109,7 +105,7 @@ def _basic_exprs(i: int) -> list[str]:
 def _date_exprs(col: str, weight: str | None = None) -> list[str]:
     """Counts of values matching each date format; with `weight`, over distinct values that
     many rows hold (the date pass groups values first: a strptime per distinct value)."""
-    v = _v(col)
+    v = trimmed(col)
     any_date = ", ".join(lit(f) for f in DATE_FORMATS)
     any_ts = ", ".join(lit(f) for f in TIMESTAMP_FORMATS)
 
