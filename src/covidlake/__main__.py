@@ -1,3 +1,3 @@
-from covidlake.cli import main
+from covidlake.cli import entry
 
-main()
+entry()

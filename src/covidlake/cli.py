@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 runtime error (a CovidlakeError), 2 usage error.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from typing import Annotated, Any
@@ -333,3 +334,24 @@ def main() -> None:
         log.stderr.print(f"internal error: {redact(repr(exc))} (run with --debug for the "
                          "traceback)", style="red", markup=False)
         sys.exit(1)
+
+
+def entry() -> None:
+    """The program (`covidlake`, `python -m covidlake`): main(), then an exit that skips
+    the interpreter's teardown, which frees every module's memory and DuckDB's function
+    catalogs one by one: 0.15 s of a 0.5 s no-op run. By then every database, file and
+    thread pool is closed (each stage closes its own); Spark (a JVM to stop) and --debug
+    exit the usual way."""
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not isinstance(code, int | None) or _state["debug"] or "pyspark" in sys.modules:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe (`covidlake query ... | head`): nothing left to say
+        pass
+    os._exit(code or 0)

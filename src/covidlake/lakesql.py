@@ -39,6 +39,28 @@ def trimmed(expr: str) -> str:
             f"WHEN {expr} <> '' THEN {expr} END")
 
 
+def strptime(v: str, formats: Sequence[str]) -> str:
+    """TRY_STRPTIME(v, formats): the first format that parses `v`, NULL if none does.
+
+    Each format is tried only where `v` holds its literal characters in order (a LIKE; a
+    space matches any whitespace run in strptime, so spaces are left out): a failing
+    strptime costs ~6 parses, and with four formats typing the full mirror's JHU timestamps
+    took 0.43 s instead of 0.08 s.
+
+    >>> strptime('v', ['%Y-%m-%dT%H:%M:%S'])
+    "CASE WHEN v LIKE '%-%-%T%:%:%' THEN TRY_STRPTIME(v, '%Y-%m-%dT%H:%M:%S') END"
+    """
+    tries = []
+    for f in formats:
+        pattern = re.sub("%+", "%", "%" + re.sub(r"%-?.", "%", f).replace(" ", "%") + "%")
+        parse = f"TRY_STRPTIME({v}, {lit(f)})"
+        tries.append(parse if pattern == "%" else f"CASE WHEN {v} LIKE {lit(pattern)} "
+                     f"THEN {parse} END")
+    if not tries:
+        return "NULL"
+    return tries[0] if len(tries) == 1 else f"COALESCE({', '.join(tries)})"
+
+
 def reader(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
            rejects: str | None = None) -> str:
     """A relation reading `paths` as text columns c0..cN (N = len(names) - 1) and `filename`;
@@ -79,9 +101,9 @@ def partition_value(key: str) -> str:
     return f"url_decode(regexp_extract(filename, {lit('/' + re.escape(key) + '=([^/]*)/')}, 1))"
 
 
-def typed(expr: str, column: ColumnDef) -> str:
-    """`expr` (text) converted to the column's type; values that do not parse become NULL."""
-    v = trimmed(expr)
+def typed(v: str, column: ColumnDef) -> str:
+    """`v` (text, already trimmed()) converted to the column's type; values that do not parse
+    become NULL."""
     match column.type:
         case "BIGINT":  # digits only, as the crawler counted them ('1e3' is not a count)
             return (f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+') "
@@ -89,38 +111,46 @@ def typed(expr: str, column: ColumnDef) -> str:
         case "DOUBLE" | "BOOLEAN":
             return f"TRY_CAST({v} AS {column.type})"
         case "DATE" | "TIMESTAMP":
-            fmts = "[" + ", ".join(lit(f) for f in column.formats) + "]"
-            return f"CAST(TRY_STRPTIME({v}, {fmts}) AS {column.type})"
+            return f"CAST({strptime(v, column.formats)} AS {column.type})"
         case _:
-            return f"NULLIF({expr}, '')"
+            return v
 
 
 def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: str,
                  source: str | None = None) -> str:
     """One file group's rows with catalog names and types, `_file` and `_bad_columns`.
-    `source` replaces the reader with a relation of the same shape (c0..cN, filename)."""
+    `source` replaces the reader with a relation of the same shape (c0..cN, filename).
+
+    Three nested selects, so that each value is trimmed once and converted once: the
+    `_bad_columns` flags compare the text with the converted value (written out in one
+    select, both were evaluated twice: 0.5 s of the 1.5 s that stage the full mirror's JHU
+    files)."""
     by_name = {c.name: c for c in table.columns}
-    exprs, bad = [], []
     sources = [(f"c{i}", orig, name) for i, (orig, name) in enumerate(group.columns)]
     sources += [(partition_value(k), k, c.name)
                 for k, c in zip(table.partition_keys, [c for c in table.columns if c.partition],
                                 strict=True)]
-    for text, orig, name in sources:
+    texts, values, out, bad = [], [], [], []
+    for i, (text, orig, name) in enumerate(sources):
         column = by_name[name]
         if orig in group.declared:  # Parquet: the file's own type, no parsing
-            i = [o for o, _ in group.columns].index(orig)
-            exprs.append(f"CAST(n{i} AS {column.type}) AS {ident(name)}")
-            continue
-        value = typed(text, column)
-        exprs.append(f"{value} AS {ident(name)}")
-        if column.type != "VARCHAR":
-            bad.append(f"CASE WHEN {trimmed(text)} IS NOT NULL AND {value} IS NULL "
-                       f"THEN {lit(name)} END")
+            n = [o for o, _ in group.columns].index(orig)
+            texts.append(f"n{n} AS t{i}")
+            values.append(f"CAST(t{i} AS {column.type}) AS v{i}")
+        elif column.type == "VARCHAR":
+            texts.append(f"NULLIF({text}, '') AS t{i}")
+            values.append(f"t{i} AS v{i}")
+        else:
+            texts.append(f"{trimmed(text)} AS t{i}")
+            values.append(f"t{i}, {typed(f't{i}', column)} AS v{i}")
+            bad.append(f"CASE WHEN t{i} IS NOT NULL AND v{i} IS NULL THEN {lit(name)} END")
+        out.append(f"v{i} AS {ident(name)}")
     bad_expr = f"concat_ws(',', {', '.join(bad)})" if bad else "''"
     names = [n for n, _ in group.columns]
-    return (f"SELECT {', '.join(exprs)}, replace(filename, {lit(root)}, '') AS _file, "
-            f"{bad_expr} AS _bad_columns "
-            f"FROM {source or reader(paths, group.dialect, names)}")
+    return (f"SELECT {', '.join(out)}, replace(filename, {lit(root)}, '') AS _file, "
+            f"{bad_expr} AS _bad_columns FROM (SELECT {', '.join(values)}, filename "
+            f"FROM (SELECT {', '.join(texts)}, filename "
+            f"FROM {source or reader(paths, group.dialect, names)}))")
 
 
 def table_select(table: TableDef, uri_of: Callable[[str], str], root: str, *,

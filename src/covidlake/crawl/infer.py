@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from covidlake.catalog import ColumnDef, Dialect
-from covidlake.lakesql import lit, reader, trimmed
+from covidlake.lakesql import lit, reader, strptime, trimmed
 
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y")  # %y before %Y: '3/22/20' is 2020
 TIMESTAMP_FORMATS = (
@@ -102,12 +102,10 @@ def _basic_exprs(i: int) -> list[str]:
     ]
 
 
-def _date_exprs(col: str, weight: str | None = None) -> list[str]:
-    """Counts of values matching each date format; with `weight`, over distinct values that
-    many rows hold (the date pass groups values first: a strptime per distinct value)."""
-    v = trimmed(col)
-    any_date = ", ".join(lit(f) for f in DATE_FORMATS)
-    any_ts = ", ".join(lit(f) for f in TIMESTAMP_FORMATS)
+def _date_exprs(v: str, weight: str | None = None) -> list[str]:
+    """Counts of values (`v`: trimmed()) matching each date format; with `weight`, over
+    distinct values that many rows hold (the date pass groups values first: a strptime per
+    distinct value)."""
 
     def count(cond: str) -> str:
         return f"sum({weight}) FILTER (WHERE {cond})" if weight else _count(cond)
@@ -115,10 +113,10 @@ def _date_exprs(col: str, weight: str | None = None) -> list[str]:
     return [
         count(f"regexp_full_match({v}, '(19|20)[0-9]{{6}}') "
               f"AND TRY_STRPTIME({v}, '%Y%m%d') IS NOT NULL"),
-        count(f"TRY_STRPTIME({v}, [{any_date}]) IS NOT NULL"),
-        count(f"TRY_STRPTIME({v}, [{any_ts}]) IS NOT NULL"),
-        *(count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in DATE_FORMATS),
-        *(count(f"TRY_STRPTIME({v}, {lit(f)}) IS NOT NULL") for f in TIMESTAMP_FORMATS),
+        count(f"{strptime(v, DATE_FORMATS)} IS NOT NULL"),
+        count(f"{strptime(v, TIMESTAMP_FORMATS)} IS NOT NULL"),
+        *(count(f"{strptime(v, [f])} IS NOT NULL") for f in DATE_FORMATS),
+        *(count(f"{strptime(v, [f])} IS NOT NULL") for f in TIMESTAMP_FORMATS),
     ]
 
 
@@ -142,9 +140,9 @@ def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
     cols = ", ".join(f"c{i}" for i in columns or ())
     return (f"SELECT filename, CAST(substr(col, 2) AS INTEGER), "
             f"{', '.join(_date_exprs('v', weight='n'))} "
-            f"FROM (SELECT filename, col, v, count(*) AS n FROM (UNPIVOT (SELECT {cols}, "
-            f"filename FROM {src}) ON {cols} INTO NAME col VALUE v) GROUP BY ALL) "
-            "GROUP BY filename, col")
+            f"FROM (SELECT filename, col, {trimmed('t')} AS v, count(*) AS n FROM (UNPIVOT "
+            f"(SELECT {cols}, filename FROM {src}) ON {cols} INTO NAME col VALUE t) "
+            "GROUP BY ALL) GROUP BY filename, col")
 
 
 def values_stats(con: Any, values: Sequence[str]) -> list[Any]:
@@ -153,7 +151,8 @@ def values_stats(con: Any, values: Sequence[str]) -> list[Any]:
     frm = f"FROM (VALUES {rows}) t(c0)"
     basic = con.execute(f"SELECT {', '.join(_basic_exprs(0))} "
                         f"FROM {_prepared(f'(VALUES {rows}) t(c0)', [0], keep='')}").fetchone()
-    dates = con.execute(f"SELECT {', '.join(_date_exprs('c0'))} {frm}").fetchone()
+    dates = con.execute(f"SELECT {', '.join(_date_exprs('v'))} "
+                        f"FROM (SELECT {trimmed('c0')} AS v {frm})").fetchone()
     return [*basic, *dates]
 
 
