@@ -104,3 +104,12 @@ def test_schema_change_can_fail_the_crawl(sample_run: Done, tmp_path: Path) -> N
     assert "schema of state_abv changed (v2): +fips" in ok.stderr
     desc = cli("describe", "state_abv", "--lake", str(lake), cwd=tmp_path).stdout
     assert "v2" in desc and "+fips" in desc
+
+
+def test_output_is_whole_through_a_pipe(tmp_path: Path) -> None:
+    # the program leaves without the interpreter's teardown: what it wrote (here with a plain
+    # sys.stdout.write, buffered as a pipe is by default) must all arrive
+    import json
+
+    proc = cli("aws", "template", cwd=tmp_path, env={"PYTHONUNBUFFERED": ""})
+    assert "TransformJob" in json.loads(proc.stdout)["Resources"]

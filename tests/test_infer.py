@@ -102,3 +102,29 @@ def test_statistics_count_as_defined(tmp_path: Path, value: str) -> None:
         f"NULLIF(trim(c0), '') AS v FROM read_csv('{path}', columns={{'c0': 'VARCHAR'}}, "
         "header=false, skip=1, quote='\"', auto_detect=false))").fetchone()
     assert repr(got[1:]) == repr(want)  # repr: NaN equals NaN
+
+
+# lakesql.strptime tries a format only where the value holds its literal characters: it must
+# give exactly what TRY_STRPTIME with the list gives (first format that parses wins)
+_FORMAT_LISTS = [
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M"],
+    ["%m/%d/%y", "%m/%d/%Y", "%Y-%m-%d"],
+    ["%Y%m%d"], ["%d.%m.%Y"], ["%Y-%m-%dT%H:%M:%SZ"], ["%-m/%-d/%Y"],
+]
+
+
+@pytest.mark.parametrize("value", [
+    "2020-03-22 23:45:00", "2020-03-22T23:45:00", "2020-03-22t23:45:00", "2020-03-22\t23:45:00",
+    "2020-03-22   23:45:00", "3/22/20 23:45", "3/22/2020 23:45", "1/22/2020 17:00", "3/22/20",
+    "03/22/2020", "2020-3-2", "2020-03-22", "20200322", "22.03.2020", "2020-03-22T23:45:00Z",
+    "2020/03/22", "23:45", "", "n/a", "2020-13-45", "it's 3/22/20",
+])
+def test_strptime_as_the_list(value: str) -> None:
+    from covidlake.lakesql import lit, strptime
+
+    con = duckdb.connect()
+    for formats in _FORMAT_LISTS:
+        listed = "[" + ", ".join(lit(f) for f in formats) + "]"
+        got, want = con.execute(f"SELECT {strptime('v', formats)}, TRY_STRPTIME(v, {listed}) "
+                                f"FROM (SELECT {lit(value)} AS v)").fetchone()
+        assert got == want, (value, formats)
