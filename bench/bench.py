@@ -180,6 +180,8 @@ def timed(lake: Path, work: Path, *args: str, env: dict[str, str] | None = None
     return {**asdict(m), "stages": {s["name"]: s["seconds"] for s in rec["stages"]},
             # the process's peak so far at each stage's end: where it rises, that stage set it
             "stage_peak_rss_mb": {s["name"]: s.get("peak_rss_mb") for s in rec["stages"]},
+            # CPU seconds of all threads: over the stage's seconds, the cores it kept busy
+            "stage_cpu_seconds": {s["name"]: s.get("cpu_seconds") for s in rec["stages"]},
             "star_version": rec["star_version"],
             "transform_mode": transform.get("detail", {}).get("mode", "skipped"),
             "load_detail": load.get("detail", {})}, rec
@@ -386,7 +388,9 @@ def report(doc: dict[str, Any]) -> None:
           f"{'RSS MB':>8} {'rows/s':>10} {'no-op s':>8} {'new day':>8}  stages")
     for r in doc["results"]:
         nd = r["new_day"].get("seconds", "")
-        stages = ", ".join(f"{k} {v:.1f}" for k, v in r["run"]["stages"].items())
+        cpu = r["run"].get("stage_cpu_seconds", {})
+        stages = ", ".join(f"{k} {v:.1f}" + (f" ({cpu[k] / v:.1f} cores)" if cpu.get(k) else "")
+                           for k, v in r["run"]["stages"].items())
         ratio = f"{r['ratios']['run_to_floor']}/{r['ratios']['run_to_row_floor']}"
         print(f"{r['workload']:8} {r['floor']['seconds']:>8} {r['row_floor']['seconds']:>8} "
               f"{r['run']['seconds']:>8} {ratio:>11} {r['run']['peak_rss_mb']:>8} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -100,6 +101,11 @@ def test_run_record_in_the_lake(sample_run: Done) -> None:
     # and the peak never falls
     peaks = [s["peak_rss_mb"] for s in record["stages"]]
     assert peaks[0] > 20 and peaks == sorted(peaks), peaks
+    # CPU seconds of all threads: the transform's DuckDB work shows, and no stage can keep
+    # more than the machine's cores busy (a small slack for the clocks' granularity)
+    cores = os.cpu_count() or 1
+    assert next(s["cpu_seconds"] for s in record["stages"] if s["name"] == "transform") > 0
+    assert all(s["cpu_seconds"] <= s["seconds"] * cores + 0.05 for s in record["stages"])
     assert len(record["sources"]) == 21 and all(len(s["sha256"]) == 64 for s in record["sources"])
     assert record["catalog_version"] >= 1 and record["star_version"]
     transform = next(s for s in record["stages"] if s["name"] == "transform")

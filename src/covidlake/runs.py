@@ -34,6 +34,9 @@ class StageRecord:
     detail: dict[str, Any] = field(default_factory=dict)
     # the process's peak memory so far, at the stage's end: the stage where it rises set it
     peak_rss_mb: float | None = None
+    # CPU time of all the process's threads (user + system): cpu_seconds / seconds is how
+    # many of the machine's cores the stage kept busy
+    cpu_seconds: float = 0.0
 
 
 _STATUS = Path("/proc/self/status")
@@ -90,11 +93,12 @@ class Run:
     def stage(self, name: str) -> Iterator[StageRecord]:
         stage = StageRecord(name, _now())
         self.record.stages.append(stage)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield stage
         finally:
             stage.seconds = round(time.perf_counter() - started, 3)
+            stage.cpu_seconds = round(time.process_time() - cpu, 3)
             # VmHWM is max(RSS now, a mark the kernel raises only on some unmaps), so memory
             # an allocator returns with madvise can lower it (CI saw 248.9 then 248.8 MB):
             # the peak so far is the highest reading so far
