@@ -57,7 +57,7 @@ def _engine(kind: str, lake: ObjectStore, catalog: Any,
         return spark, spark.runner, None
     if kind != "duckdb":
         raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
-    engine = DuckDBEngine(lake, catalog, only=only)
+    engine = DuckDBEngine(lake, catalog, only=only, named=False)
     return engine, DuckDBRunner(engine.con), engine.con
 
 

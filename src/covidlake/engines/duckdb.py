@@ -26,17 +26,20 @@ class DuckDBEngine:
 
     def __init__(self, lake: ObjectStore, catalog: Catalog,
                  con: duckdb.DuckDBPyConnection | None = None, *,
-                 only: dict[str, list[str]] | None = None) -> None:
+                 only: dict[str, list[str]] | None = None, named: bool = True) -> None:
         """`only`: table -> the files src.<table> reads (an incremental transform's new
-        files); the view named after the table still reads them all."""
+        files); the view named after the table still reads them all. `named=False` leaves
+        out the views named after the tables (the transform reads src.* only; DuckDB binds
+        each view's whole query when it is created)."""
         self.lake = lake
         self.con = con or duck.connect()
         lake.configure_duckdb(self.con)
         self.con.execute("CREATE SCHEMA IF NOT EXISTS src")
         root = lake.uri("").rstrip("/") + "/"
         for table in catalog.tables():
-            self.con.execute(f"CREATE OR REPLACE VIEW {ident(table.name)} AS "
-                             + table_select(table, lake.uri, root))
+            if named:
+                self.con.execute(f"CREATE OR REPLACE VIEW {ident(table.name)} AS "
+                                 + table_select(table, lake.uri, root))
             if only and table.name in only:
                 table = _restricted(table, set(only[table.name]))
             self.con.execute(f"CREATE OR REPLACE VIEW src.{ident(table.name)} AS "
