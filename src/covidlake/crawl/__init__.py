@@ -14,6 +14,7 @@ import json
 import tomllib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,31 +79,31 @@ def crawl(lake: ObjectStore, catalog: Catalog, tables: tuple[SourceTable, ...] =
     # mirror the JHU files' 0.5 s of header sniffing is then hidden
     listed = {src.name: list(lake.list(src.lake_prefix)) for src in tables}
     order = sorted(tables, key=lambda src: len(listed[src.name]))
-    main = con.cursor()  # the sniffing's own queries (JSON keys, partition values)
-    crawlers: dict[str, _TableCrawl] = {}
-    with ThreadPoolExecutor(1) as statistics:
-        pending = {}
-        for src in log.track(order, "crawl", total=len(order)):
-            crawler = _TableCrawl(src, lake, catalog.get(src.name), manifest, main,
-                                  (overrides or {}).get(src.name, {}))
-            crawler.place(listed[src.name])
-            crawlers[src.name] = crawler
-            pending[src.name] = statistics.submit(crawler.gather, con)
-        for future in pending.values():
-            future.result()  # the first error, if any (the others were waited for)
-    staged = []
-    for src in tables:
-        table, read, changes = crawlers[src.name].decide()
-        _apply_policy(table.name, changes, on_schema_change)
-        staged.append(table)
-        result.tables.append(table.name)
-        result.files_read += read
-        result.files_reused += len(table.files) - read
-        if changes:
-            result.changes[table.name] = changes
-        if table.excluded:
-            result.excluded[table.name] = table.excluded
-    main.close()
+    # the sniffing's own queries (JSON keys, partition values) run on a cursor of their own
+    with closing(con.cursor()) as main:
+        crawlers: dict[str, _TableCrawl] = {}
+        with ThreadPoolExecutor(1) as statistics:
+            pending = {}
+            for src in log.track(order, "crawl", total=len(order)):
+                crawler = _TableCrawl(src, lake, catalog.get(src.name), manifest, main,
+                                      (overrides or {}).get(src.name, {}))
+                crawler.place(listed[src.name])
+                crawlers[src.name] = crawler
+                pending[src.name] = statistics.submit(crawler.gather, con)
+            for future in pending.values():
+                future.result()  # the first error, if any (the others were waited for)
+        staged = []
+        for src in tables:
+            table, read, changes = crawlers[src.name].decide()
+            _apply_policy(table.name, changes, on_schema_change)
+            staged.append(table)
+            result.tables.append(table.name)
+            result.files_read += read
+            result.files_reused += len(table.files) - read
+            if changes:
+                result.changes[table.name] = changes
+            if table.excluded:
+                result.excluded[table.name] = table.excluded
     for table in staged:  # nothing is written unless every table passed its policy
         catalog.put(table)
         if table.name in result.changes:

@@ -148,11 +148,11 @@ def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
 def values_stats(con: Any, values: Sequence[str]) -> list[Any]:
     """STAT_NAMES for a list of values (Hive partition values, say)."""
     rows = ", ".join(f"({lit(v)})" for v in values)
-    frm = f"FROM (VALUES {rows}) t(c0)"
+    table = f"(VALUES {rows}) t(c0)"
     basic = con.execute(f"SELECT {', '.join(_basic_exprs(0))} "
-                        f"FROM {_prepared(f'(VALUES {rows}) t(c0)', [0], keep='')}").fetchone()
+                        f"FROM {_prepared(table, [0], keep='')}").fetchone()
     dates = con.execute(f"SELECT {', '.join(_date_exprs('v'))} "
-                        f"FROM (SELECT {trimmed('c0')} AS v {frm})").fetchone()
+                        f"FROM (SELECT {trimmed('c0')} AS v FROM {table})").fetchone()
     return [*basic, *dates]
 
 
