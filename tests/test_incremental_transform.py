@@ -12,7 +12,8 @@ import pytest
 
 from conftest import Done, cli
 from covidlake.settings import bundled_sample
-from covidlake.transform.model import STAR_TABLES
+from covidlake.transform.incremental import STAGED
+from covidlake.transform.model import NEEDS, STAR_TABLES
 
 JHU = "enigma-jhu/csv"
 
@@ -81,6 +82,8 @@ def test_a_new_day_equals_a_full_rebuild(sample_run: Done, tmp_path: Path, day: 
     transform = _stage(lake, "transform")
     assert transform["detail"]["mode"] == "incremental"
     assert transform["detail"]["new_files"] == [f"raw/{JHU}/{day}"]
+    # the other sources were staged from the copies the first run saved
+    assert transform["detail"]["staged_from_copies"] == [t for t in NEEDS if t != "enigma_jhu"]
     assert _stage(lake, "crawl")["detail"]["files_read"] == 1
     new, full = _manifest(lake), _manifest(sample_run.lake)
     assert new["version"] == full["version"]
@@ -99,7 +102,7 @@ def _change_old_jhu(src: Path) -> None:
 
 
 def _change_other_table(src: Path) -> None:
-    path = next((src / "static-datasets").rglob("*.csv"))
+    path = src / "static-datasets/csv/countrycode/CountryCodeQS.csv"
     path.write_bytes(path.read_bytes() + b"\n")
 
 
@@ -117,15 +120,15 @@ def _new_state_name(src: Path) -> None:
         "72,,Porto Rico,US,2020-08-28 04:28:22,18.2,-66.6,1,0,0,1,\"Porto Rico, US\",,\n")
 
 
-@pytest.mark.parametrize(("change", "extra", "why"), [
-    (_change_old_jhu, (), "enigma_jhu file was changed or removed"),
-    (_change_other_table, (), "a table other than enigma_jhu"),
-    (_undated_file, (), "has no date in its name"),
-    (_new_state_name, (), "change 1 entries of the US state lookups"),
-    (None, ("--force",), "--force"),
+@pytest.mark.parametrize(("change", "changed", "extra", "why"), [
+    (_change_old_jhu, None, (), "enigma_jhu file was changed or removed"),
+    (_change_other_table, "countrycode", (), "a table other than enigma_jhu"),
+    (_undated_file, None, (), "has no date in its name"),
+    (_new_state_name, None, (), "change 1 entries of the US state lookups"),
+    (None, None, ("--force",), "--force"),
 ])
-def test_anything_else_rebuilds_fully(tmp_path: Path, change, extra: tuple[str, ...],  # noqa: ANN001
-                                      why: str) -> None:
+def test_anything_else_rebuilds_fully(tmp_path: Path, change, changed: str | None,  # noqa: ANN001
+                                      extra: tuple[str, ...], why: str) -> None:
     src, lake, wh, held = _held_out(tmp_path, "08-26-2020.csv")
     shutil.move(held, src / JHU / held.name)
     if change is not None:
@@ -134,9 +137,18 @@ def test_anything_else_rebuilds_fully(tmp_path: Path, change, extra: tuple[str, 
     detail = _stage(lake, "transform")["detail"]
     assert detail["mode"] == "full"
     assert why in detail["full_because"]
-    # and the result is a full run's on the same files
+    # the sources whose files and reading did not change were staged from their saved
+    # copies (not with --force), and the copies are those of this run's staging
+    unchanged = [t for t in NEEDS if t not in ("enigma_jhu", changed)]
+    assert detail["staged_from_copies"] == ([] if extra else unchanged)
+    copies = sorted(p.name.rsplit("-", 1)[0] for p in (lake / STAGED).iterdir())
+    assert copies == sorted(t for t in NEEDS if t != "enigma_jhu")
+    # and the result is a full run's on the same files, row numbers in the rejects included
     _run(src, tmp_path / "fresh-lake", tmp_path / "fresh.duckdb")
-    assert _manifest(lake)["version"] == _manifest(tmp_path / "fresh-lake")["version"]
+    fresh = _manifest(tmp_path / "fresh-lake")
+    assert _stage(tmp_path / "fresh-lake", "transform")["detail"]["staged_from_copies"] == []
+    assert _manifest(lake)["version"] == fresh["version"]
+    assert _manifest(lake)["rejects"] == fresh["rejects"]
     assert _tables(wh) == _tables(tmp_path / "fresh.duckdb")
 
 

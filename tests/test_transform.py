@@ -147,3 +147,49 @@ def test_star_examples(sample_run: Done, sql: str, expected: object) -> None:
         row = next(ln.split(",") for ln in lines[1:] if ln.startswith("20200405"))
         expected = int(row[header.index("positive")])
     assert sample_run.connect().execute(sql).fetchone()[0] == expected
+
+
+# The kept-days count of a decreasing series (quality._decreasing_kept) against a full count,
+# on small series: (the facts before, the new days' rows now). Each series is (region_key,
+# {date_key: confirmed}); None is a row without that measure.
+_BEFORE = [(1, {1: 5, 2: 4, 3: 6, 5: 3, 8: 9}), (2, {2: 1, 4: None, 6: 0}), (3, {7: 2})]
+_DECREASING_CASES = [
+    ("one day in the middle", [4], [(1, {4: 2}), (2, {4: 3})]),
+    ("a day replacing old figures", [2], [(1, {2: 7}), (2, {2: None})]),
+    ("days apart, a kept day between", [2, 6], [(1, {2: 9, 6: 1}), (2, {6: 2})]),
+    ("a first and a last day", [0, 9], [(1, {0: 6, 9: 1}), (3, {9: 1})]),
+    ("a place only in the new days", [4, 5], [(4, {4: 3, 5: 1})]),
+    ("a new day with no figures", [3], [(1, {3: None})]),
+]
+
+
+@pytest.mark.parametrize(("case", "days", "new"), _DECREASING_CASES,
+                         ids=[c[0] for c in _DECREASING_CASES])
+def test_decreasing_on_new_days_counts_as_a_full_count(case: str, days: list[int],
+                                                       new: list[tuple]) -> None:
+    import duckdb
+
+    from covidlake.transform.model import MEASURES
+    from covidlake.transform.quality import Kept, _decreasing_kept, _near_kept
+    from covidlake.transform.runner import DuckDBRunner
+
+    def facts(series: list[tuple]) -> list[tuple]:
+        return [(d, r, v) for r, points in series for d, v in points.items()]
+
+    old = facts(_BEFORE)
+    now = [f for f in old if f[0] not in days] + facts(new)
+    con = duckdb.connect()
+    runner = DuckDBRunner(con)
+    others = ", ".join(f"CAST(NULL AS BIGINT) AS {m}" for m in MEASURES if m != "confirmed")
+    full = ("SELECT count(*) FROM (SELECT confirmed AS v, lag(confirmed) OVER (PARTITION BY "
+            "region_key ORDER BY date_key) AS prev FROM {} WHERE confirmed IS NOT NULL) "
+            "WHERE v < prev")
+    for name, rows in (("prev.old", old), ("star.fact_covid", now)):
+        runner.create_table(name + "_", [("date_key", "INTEGER"), ("region_key", "INTEGER"),
+                                         ("confirmed", "BIGINT")], rows)
+        con.execute(f"CREATE TABLE {name} AS SELECT *, {others} FROM {name}_")
+    (before,) = con.execute(full.format("prev.old")).fetchone()
+    kept = Kept(days, "prev.old", {"decreasing_confirmed": before})
+    runner.execute(_near_kept(kept))
+    assert runner.rows(_decreasing_kept("confirmed", kept))[0][0] == \
+        con.execute(full.format("star.fact_covid")).fetchone()[0]

@@ -7,8 +7,10 @@ plus `filename`; typing happens in SQL so that bad values can be counted instead
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 
 from covidlake.catalog import ColumnDef, Dialect, FileGroup, TableDef
 
@@ -16,6 +18,25 @@ from covidlake.catalog import ColumnDef, Dialect, FileGroup, TableDef
 def lit(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def value(v: object) -> str:
+    """A Python value as a SQL literal: text, numbers, booleans, dates and NULL.
+
+    >>> value("it's"), value(None), value(3), value(True), value(date(2020, 3, 1))
+    ("'it''s'", 'NULL', '3', 'TRUE', "DATE '2020-03-01'")
+    """
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int | float):
+        return repr(v) if math.isfinite(v) else f"CAST('{v}' AS DOUBLE)"
+    if isinstance(v, datetime):
+        return f"TIMESTAMP '{v.isoformat(sep=' ')}'"
+    if isinstance(v, date):
+        return f"DATE '{v.isoformat()}'"
+    return lit(str(v))
 
 
 def ints(values: Sequence[int]) -> str:

@@ -6,6 +6,7 @@ Each stage reads what the previous one wrote to the lake, so any stage can run a
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -99,23 +100,31 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                  f"{chosen.base.version}")
     elif current is not None:
         log.info(f"transform: full rebuild ({why})")
+    def cache(con: Any) -> incremental.StageCache | None:  # a DuckDB run's staged sources
+        return None if con is None else incremental.StageCache(lake, con, catalog,
+                                                                reuse=not settings.force)
+
     engine, runner, con = _engine(settings.engine, lake, catalog,
                                   {incremental.DAILY: chosen.new_files} if chosen else None)
+    staged = cache(con)
     try:
         with run.stage("transform") as st:
             try:
-                result = build(runner, catalog, chosen, lake)
+                result = build(runner, catalog, chosen, lake, staged)
             except incremental.Unsettled as exc:
                 why = str(exc)
                 log.info(f"transform: full rebuild ({why})")
                 engine.close()
                 chosen = None
                 engine, runner, con = _engine(settings.engine, lake, catalog)
-                result = build(runner, catalog)
+                staged = cache(con)
+                result = build(runner, catalog, None, lake, staged)
             st.detail = {"engine": settings.engine,
                          "mode": "incremental" if chosen else "full",
                          "new_files": chosen.new_files if chosen else [],
-                         "full_because": "" if chosen else why}
+                         "full_because": "" if chosen else why,
+                         # the sources staged from the copies an earlier run saved
+                         "staged_from_copies": staged.restored if staged else []}
             st.rows_in = {str(r["source_table"]): int(r["rows_read"])  # type: ignore[call-overload]
                           for r in result.reconciliation}
             st.rows_out = dict(result.rows)
@@ -128,7 +137,10 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                               for c in result.failed)
             raise CovidlakeError(f"data-quality checks failed: {names}",
                                  hint="nothing was exported; see the checks above")
-        with run.stage("export") as st:
+        with run.stage("export") as st, ThreadPoolExecutor(1) as beside:
+            # the staged sources' copies are written while the export writes the star (its
+            # writers leave a core idle between small tables)
+            saving = beside.submit(staged.save) if staged is not None else None
             delta = None  # which fact days changed, if nothing else did (for the load)
             if chosen is not None and result.delta_days is not None:
                 delta = {"base": chosen.base.version, "fact_date_keys": result.delta_days}
@@ -138,6 +150,8 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
             st.rows_out = {t.name: t.rows for t in manifest.tables}
             if con is not None:
                 incremental.save(con, lake, catalog, manifest, result.reconciliation)
+            if saving is not None:
+                saving.result()
         run.record.star_version = manifest.version
     finally:
         engine.close()

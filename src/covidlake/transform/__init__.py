@@ -23,7 +23,7 @@ from covidlake.transform.runner import SqlRunner
 
 if TYPE_CHECKING:  # incremental.py reads the export's manifest, which imports this package
     from covidlake.store import ObjectStore
-    from covidlake.transform.incremental import Plan
+    from covidlake.transform.incremental import Plan, StageCache
 
 
 @dataclass
@@ -106,11 +106,12 @@ def malformed_lines(catalog: Catalog) -> list[tuple[object, ...]]:
 
 
 def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
-          lake: ObjectStore | None = None) -> TransformResult:
+          lake: ObjectStore | None = None, cache: StageCache | None = None) -> TransformResult:
     """Build stage.*, star.* and the checks with `runner`, which already reads the lake's
     tables as src.<table> (with `_file` and `_bad_columns`). With an incremental plan
     (`chosen`, see incremental.py), src.enigma_jhu holds only the new files, and the rest comes
-    from the previous star in `lake`."""
+    from the previous star in `lake`. With `cache`, the other sources are staged from the
+    copies an earlier run saved, where their files and reading are the same."""
     started = time.perf_counter()
     result = TransformResult()
     if chosen is not None and lake is None:
@@ -119,8 +120,8 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
 
     declare(runner, chosen, lake)  # type: ignore[arg-type]
     for name, needs in NEEDS.items():
-        runner.stage(stage_view(require(catalog, name), needs, result.warnings,
-                                runner.row_id))
+        sql = stage_view(require(catalog, name), needs, result.warnings, runner.row_id)
+        runner.stage((cache.restore(name, sql) if cache else None) or sql)
     runner.create_table("stage.malformed", [
         ("source_table", "VARCHAR"), ("file", "VARCHAR"), ("line", "BIGINT"),
         ("reason", "VARCHAR"), ("raw_line", "VARCHAR")], malformed_lines(catalog))

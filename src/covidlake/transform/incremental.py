@@ -26,6 +26,7 @@ says why.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ DAILY = "enigma_jhu"  # the table whose files are days (obs_date from the file n
 _DAY = re.compile(r"([0-9]{2}-[0-9]{2}-[0-9]{4})\.csv$")  # as 10_observations.sql reads it
 STATE = "_state/transform/"
 STATE_DOC = STATE + "state.json"
+STAGED = STATE + "stage/"
 
 _REJECT_COLUMNS = [("source_table", "VARCHAR"), ("file", "VARCHAR"), ("src_row", "BIGINT"),
                    ("reason", "VARCHAR"), ("obs_date", "DATE"), ("country", "VARCHAR"),
@@ -281,3 +283,66 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
         "counts": counts,
     }
     lake.put(STATE_DOC, json.dumps(doc, indent=1, sort_keys=True).encode())
+
+
+class StageCache:
+    """Staged copies of the sources other than the daily one, saved as Parquet under
+    `_state/transform/stage/` and read back instead of their CSV files: on a new day those
+    files did not change, and their staging was a third of the transform (full mirror:
+    0.5 s from CSV, 0.1 s from Parquet).
+
+    A copy is named by what made it: the staging SQL, how the engine reads the table (its
+    view's SQL: the files, their dialects and types) and the files' checksums. Anything else
+    gives another name, and the table is staged from its files again.
+    """
+
+    def __init__(self, lake: ObjectStore, con: Any, catalog: Catalog, reuse: bool = True
+                 ) -> None:
+        self.lake, self.con, self.catalog, self.reuse = lake, con, catalog, reuse
+        self.keys: dict[str, str] = {}  # table -> the key of its copy
+        self.restored: list[str] = []  # tables staged from their copies
+        self.missing: list[str] = []  # tables staged from their files, to save
+
+    def _key(self, name: str, sql: str) -> str:
+        (view,) = self.con.execute("SELECT sql FROM duckdb_views() WHERE schema_name = 'src' "
+                                   f"AND view_name = {lit(name)}").fetchone()
+        table = self.catalog.get(name)
+        shas = sorted(f.sha256 for f in table.files.values()) if table else []
+        digest = hashlib.sha256(json.dumps([sql, view, shas]).encode()).hexdigest()[:16]
+        return f"{STAGED}{name}-{digest}.parquet"
+
+    def restore(self, name: str, sql: str) -> str | None:
+        """The SQL that stages `name` from its saved copy, or None (then stage it from its
+        files: `save` keeps it for the next run)."""
+        if name == DAILY:
+            return None
+        key = self.keys[name] = self._key(name, sql)
+        if not self.reuse or not self.lake.exists(key):
+            self.missing.append(name)
+            return None
+        self.restored.append(name)
+        # a view: its readers scan a few columns once or twice (a table cost more to fill);
+        # its rows numbered as the staging numbered them (rowid: see SqlRunner.row_id)
+        return (f"CREATE OR REPLACE VIEW stage.{name} AS SELECT * EXCLUDE (file_row_number), "
+                f"file_row_number AS rowid FROM read_parquet({lit(self.lake.uri(key))}, "
+                "file_row_number = true)")
+
+    def save(self) -> None:
+        """Save the copies this run lacked (in staging order: the model numbers rows by it)
+        and delete those no longer named. On a cursor of its own: it may run beside the
+        export."""
+        cur = self.con.cursor()
+        try:
+            cur.execute("SET preserve_insertion_order = true")
+            with TemporaryDirectory(prefix="covidlake-stage-") as tmp:
+                for name in self.missing:
+                    local = Path(tmp) / f"{name}.parquet"
+                    cur.execute(f"COPY stage.{name} TO {lit(str(local))} (FORMAT parquet)")
+                    self.lake.put_file(self.keys[name], local)
+        finally:
+            cur.close()
+        self.missing = []
+        kept = set(self.keys.values())
+        for obj in list(self.lake.list(STAGED)):
+            if obj.key not in kept:
+                self.lake.delete(obj.key)

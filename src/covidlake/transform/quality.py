@@ -43,25 +43,39 @@ class Kept:
 
 
 BOUNDS = "stage.decreasing_bounds"
+NEAR = "stage.decreasing_near"
 
 
-def _bounds_kept(kept: Kept) -> str:
-    """For _decreasing_kept, every series' bounds in one scan of the facts (a scan per series
-    was most of a new day's checks on the scale set): per place of a new day, its last report
-    of m before the first new day (lo_m) and its first after the last one (hi_m)."""
+def _near_kept(kept: Kept) -> str:
+    """For _decreasing_kept, in two scans of the facts (two per series were most of a new
+    day's checks): per place of a new day, its last report of m before the first new day
+    (lo_m) and its first after the last one (hi_m) in BOUNDS; then in NEAR the only fact rows
+    a series' changed pairs can hold: the new days' rows now ('new') and before ('old'), and
+    each place's rows of its lo_m and hi_m days and of the other days between the first and
+    the last new day ('kept')."""
     days = ints(kept.days)
     first, last = min(kept.days), max(kept.days)
     cols = ", ".join(
         f"max(CASE WHEN {m} IS NOT NULL AND date_key < {first} THEN date_key END) AS lo_{m}, "
         f"min(CASE WHEN {m} IS NOT NULL AND date_key > {last} THEN date_key END) AS hi_{m}"
         for m in CUMULATIVE)
+    ends = ", ".join(f"b.lo_{m}, b.hi_{m}" for m in CUMULATIVE)
+    measures = ", ".join(f"x.{m}" for m in CUMULATIVE)
     return f"""
         CREATE OR REPLACE TABLE {BOUNDS} AS
         WITH places AS (SELECT region_key FROM star.fact_covid WHERE date_key IN ({days})
                         UNION SELECT region_key FROM {kept.old_fact} WHERE date_key IN ({days}))
         SELECT region_key, {cols}
         FROM star.fact_covid WHERE region_key IN (SELECT region_key FROM places)
-        GROUP BY region_key"""
+        GROUP BY region_key;
+        CREATE OR REPLACE TABLE {NEAR} AS
+        SELECT CASE WHEN x.date_key IN ({days}) THEN 'new' ELSE 'kept' END AS side,
+               x.date_key, x.region_key, {measures}
+        FROM star.fact_covid x JOIN {BOUNDS} b ON b.region_key = x.region_key
+        WHERE x.date_key BETWEEN {first} AND {last} OR x.date_key IN ({ends})
+        UNION ALL
+        SELECT 'old', x.date_key, x.region_key, {measures} FROM {kept.old_fact} x
+        JOIN {BOUNDS} b ON b.region_key = x.region_key WHERE x.date_key IN ({days})"""
 
 
 def _decreasing_kept(m: str, kept: Kept) -> str:
@@ -69,24 +83,23 @@ def _decreasing_kept(m: str, kept: Kept) -> str:
     count, less the pairs (a place's consecutive reports of m) that a new day's rows were
     part of before, plus those they are part of now. Per place, those pairs lie between its
     last report before the first new day (lo) and its first after the last one (hi); the
-    pairs outside [lo, hi] are the same before and now. The bounds: _bounds_kept."""
-    days = ints(kept.days)
+    pairs outside [lo, hi] are the same before and now. The rows: _near_kept."""
     first, last = min(kept.days), max(kept.days)
-
-    def pairs(fact: str) -> str:
-        return (f"(SELECT count(*) FROM (SELECT x.{m} AS v, lag(x.{m}) OVER (PARTITION BY "
-                f"x.region_key ORDER BY x.date_key) AS prev FROM {fact} x JOIN bounds b ON "
-                f"b.region_key = x.region_key WHERE x.{m} IS NOT NULL AND x.date_key BETWEEN "
-                f"coalesce(b.lo, {first}) AND coalesce(b.hi, {last})) d WHERE v < prev)")
-
     return f"""
-        WITH bounds AS (SELECT region_key, lo_{m} AS lo, hi_{m} AS hi FROM {BOUNDS}),
-        before AS (SELECT date_key, region_key, {m} FROM star.fact_covid
-                   WHERE date_key NOT IN ({days})
-                   UNION ALL SELECT date_key, region_key, {m} FROM {kept.old_fact}
-                   WHERE date_key IN ({days}))
-        SELECT {kept.old_counts.get(f"decreasing_{m}", 0)} - {pairs("before")}
-               + {pairs("star.fact_covid")}"""
+        SELECT {kept.old_counts.get(f"decreasing_{m}", 0)}
+               - count(*) FILTER (WHERE side = 'before') + count(*) FILTER (WHERE side = 'now')
+        FROM (SELECT x.side, x.v, lag(x.v) OVER (PARTITION BY x.side, x.region_key
+                                                 ORDER BY x.date_key) AS prev
+              FROM (SELECT CASE side WHEN 'new' THEN 'now' ELSE 'before' END AS side,
+                           date_key, region_key, {m} AS v
+                    FROM {NEAR} WHERE side <> 'kept'
+                    UNION ALL
+                    SELECT unnest(['now', 'before']), date_key, region_key, {m}
+                    FROM {NEAR} WHERE side = 'kept') x
+              JOIN {BOUNDS} b ON b.region_key = x.region_key
+              WHERE x.v IS NOT NULL
+                AND x.date_key BETWEEN coalesce(b.lo_{m}, {first}) AND coalesce(b.hi_{m}, {last}))
+        WHERE v < prev"""
 
 
 def _one(runner: SqlRunner, sql: str) -> int:
@@ -228,7 +241,7 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
               f"SELECT count(*) FROM star.fact_covid WHERE {m} < 0",
               f"{m} < 0 (kept as reported)")
     if kept is not None:
-        con.execute(_bounds_kept(kept))
+        con.execute(_near_kept(kept))
     for m in CUMULATIVE:
         check(f"decreasing_{m}", "fact_covid", "warn",
               _decreasing_kept(m, kept) if kept is not None else

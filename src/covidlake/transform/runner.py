@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from covidlake.lakesql import ident, lit
+from covidlake.lakesql import ident, lit, value
 
 
 class SqlRunner(Protocol):
@@ -71,9 +71,12 @@ class DuckDBRunner:
                      rows: list[tuple[Any, ...]]) -> None:
         cols = ", ".join(f"{ident(n)} {t}" for n, t in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} ({cols})")
-        if rows:
-            marks = ", ".join("?" for _ in columns)
-            self.con.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+        # as literals: DuckDB's Python binding tries to import pandas for every parameter
+        # value, and a failed import searches sys.path each time (56 rows took 0.2-0.4 s)
+        for start in range(0, len(rows), 1000):
+            values = ", ".join("(" + ", ".join(map(value, row)) + ")"
+                               for row in rows[start:start + 1000])
+            self.con.execute(f"INSERT INTO {name} VALUES {values}")
 
     def load_csv(self, name: str, path: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv({lit(path)}, "
