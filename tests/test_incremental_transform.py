@@ -92,6 +92,9 @@ def test_a_new_day_equals_a_full_rebuild(sample_run: Done, tmp_path: Path, day: 
     assert new["quality"] == full["quality"]
     assert _rejects(lake) == _rejects(sample_run.lake)
     assert (new["delta"] is not None) is keys_kept
+    if keys_kept:  # the calendar and the hospitals did not change: the load left them
+        assert {"dim_date", "dim_hospital"} <= set(new["delta"]["unchanged"])
+        assert "fact_covid" not in new["delta"]["unchanged"]
     assert _stage(lake, "load")["detail"]["by_day"] is keys_kept
     assert _tables(wh) == _tables(sample_run.warehouse)
 

@@ -54,8 +54,9 @@ class StarManifest:
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
     quality: dict[str, int] = field(default_factory=dict)
     # From an incremental transform whose region keys held: {"base": the previous version,
-    # "fact_date_keys": the days whose fact rows were rebuilt}. Every other fact row is as in
-    # `base`, so a warehouse holding `base` may replace just those days.
+    # "fact_date_keys": the days whose fact rows were rebuilt, "unchanged": the tables whose
+    # files are those of `base`}. Every other fact row is as in `base`, so a warehouse
+    # holding `base` may replace just those days, and leave the unchanged tables alone.
     delta: dict[str, Any] | None = None
 
     @classmethod
@@ -208,6 +209,9 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
                 exports.append(TableExport(name, rows, _schema(con, table), files))
             else:
                 rejects.update(files)
+    if delta is not None and old is not None:
+        before = {t.name: t.files for t in old.tables}
+        delta = delta | {"unchanged": [t.name for t in exports if t.files == before.get(t.name)]}
     version = hashlib.sha256(json.dumps(
         sorted((k, v) for t in exports for k, v in t.files.items())).encode()).hexdigest()[:16]
     manifest = StarManifest(version, exports, rejects, inputs, reconciliation or [],

@@ -77,18 +77,22 @@ def load(lake: ObjectStore, warehouse: Warehouse, run_id: str, *, force: bool = 
             and warehouse.capabilities.replaces_days
             and warehouse.loaded_version(SCHEMA) == delta["base"]
             and not missing_views(warehouse) else None)
+    # in a by-day load, the tables whose files are the base's: they hold the same rows already
+    unchanged = set(delta.get("unchanged", [])) if delta is not None else set()
     with plan(manifest, lake, warehouse.capabilities) as tables:
         if days is not None:
             try:
-                warehouse.load_days(SCHEMA, tables, manifest.version, run_id, days)
+                warehouse.load_days(SCHEMA, [t for t in tables if t.name not in unchanged],
+                                    manifest.version, run_id, days)
             except LoadError as exc:  # rolled back: the warehouse still holds the base
                 log.warn(f"load: replacing days failed ({exc}); loading every table")
                 days = None
         if days is None:
             warehouse.load(SCHEMA, tables, manifest.version, run_id)
     if days is not None and delta is not None:
-        log.info(f"load: {len(days)} fact day(s) replaced, dimensions updated in "
-                 f"{warehouse.url} (star {delta['base']} → {manifest.version})")
+        log.info(f"load: {len(days)} fact day(s) replaced, the other tables updated"
+                 + (f" but {', '.join(sorted(unchanged))} (unchanged)" if unchanged else "")
+                 + f", in {warehouse.url} (star {delta['base']} → {manifest.version})")
     else:
         log.info(f"load: {sum(rows.values()):,} rows in {len(tables)} tables into "
                  f"{warehouse.url}")

@@ -299,16 +299,19 @@ class StageCache:
     def __init__(self, lake: ObjectStore, con: Any, catalog: Catalog, reuse: bool = True
                  ) -> None:
         self.lake, self.con, self.catalog, self.reuse = lake, con, catalog, reuse
+        self.views: dict[str, str] = {}  # src.<table> -> its SQL
         self.keys: dict[str, str] = {}  # table -> the key of its copy
         self.restored: list[str] = []  # tables staged from their copies
         self.missing: list[str] = []  # tables staged from their files, to save
 
     def _key(self, name: str, sql: str) -> str:
-        (view,) = self.con.execute("SELECT sql FROM duckdb_views() WHERE schema_name = 'src' "
-                                   f"AND view_name = {lit(name)}").fetchone()
+        if not self.views:  # at once: DuckDB writes out every view's SQL for each query
+            self.views = dict(self.con.execute("SELECT view_name, sql FROM duckdb_views() "
+                                               "WHERE schema_name = 'src'").fetchall())
         table = self.catalog.get(name)
         shas = sorted(f.sha256 for f in table.files.values()) if table else []
-        digest = hashlib.sha256(json.dumps([sql, view, shas]).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps([sql, self.views[name], shas]).encode()
+                                ).hexdigest()[:16]
         return f"{STAGED}{name}-{digest}.parquet"
 
     def restore(self, name: str, sql: str) -> str | None:
