@@ -187,8 +187,9 @@ def reconcile(con: SqlRunner, catalog: Catalog,
 
 def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
                warnings: list[str], kept: Kept | None = None) -> list[Check]:
-    """The checks, stored as star.dq_results. With `kept`, the fact table's uniqueness and
-    decreasing series are checked near the new days (the kept rows passed them before)."""
+    """The checks, stored as star.dq_results. With `kept`, the fact table's uniqueness,
+    foreign keys and decreasing series are checked near the new days (the kept rows passed
+    them before)."""
     checks: list[Check] = []
 
     def check(name: str, table: str, severity: str, sql: str, detail: str) -> None:
@@ -199,7 +200,9 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
             continue
         key = ", ".join(t.primary_key)
         rows = f"star.{t.name}"
-        if kept is not None and t.name == "fact_covid":  # days are disjoint: check the new
+        # an incremental build: the new days' rows only (days are disjoint, and every key
+        # the kept days' rows hold is still there: keys_kept, and the calendar spans them)
+        if kept is not None and t.name == "fact_covid":
             rows = f"(SELECT * FROM star.{t.name} WHERE date_key IN ({ints(kept.days)}))"
         check("primary_key_unique", t.name, "fail",
               f"SELECT (SELECT count(*) FROM {rows} r) - (SELECT count(*) FROM "
@@ -211,7 +214,7 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
         for fk in t.foreign_keys:
             col, ref = fk.columns[0], fk.ref_columns[0]
             check(f"foreign_key_{col}", t.name, "fail",
-                  f"SELECT count(*) FROM star.{t.name} x WHERE x.{col} IS NOT NULL AND NOT "
+                  f"SELECT count(*) FROM {rows} x WHERE x.{col} IS NOT NULL AND NOT "
                   f"EXISTS (SELECT 1 FROM star.{fk.table} d WHERE d.{ref} = x.{col})",
                   f"every {col} is in {fk.table}")
     check("natural_key_unique", "dim_region", "fail",
