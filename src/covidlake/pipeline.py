@@ -100,6 +100,7 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                  f"{chosen.base.version}")
     elif current is not None:
         log.info(f"transform: full rebuild ({why})")
+
     def cache(con: Any) -> incremental.StageCache | None:  # a DuckDB run's staged sources
         return None if con is None else incremental.StageCache(lake, con, catalog,
                                                                 reuse=not settings.force)
