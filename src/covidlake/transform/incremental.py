@@ -35,6 +35,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+import duckdb
+
+from covidlake import __version__
 from covidlake.catalog import Catalog, TableDef
 from covidlake.crawl.infer import STAT_NAMES
 from covidlake.errors import CovidlakeError
@@ -292,8 +295,9 @@ class StageCache:
     of 1.9 s; the copies are views, read by the few statements that need them).
 
     A copy is named by what made it: the staging SQL, how the engine reads the table (its
-    view's SQL: the files, their dialects and types) and the files' checksums. Anything else
-    gives another name, and the table is staged from its files again.
+    view's SQL: the files, their dialects and types), the files' checksums and the versions
+    of covidlake and DuckDB. Anything else gives another name, and the table is staged from
+    its files again.
     """
 
     def __init__(self, lake: ObjectStore, con: Any, catalog: Catalog, reuse: bool = True
@@ -310,8 +314,9 @@ class StageCache:
                                                "WHERE schema_name = 'src'").fetchall())
         table = self.catalog.get(name)
         shas = sorted(f.sha256 for f in table.files.values()) if table else []
-        digest = hashlib.sha256(json.dumps([sql, self.views[name], shas]).encode()
-                                ).hexdigest()[:16]
+        # the versions too: another DuckDB may read the same files differently
+        doc = [sql, self.views[name], shas, __version__, duckdb.__version__]
+        digest = hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
         return f"{STAGED}{name}-{digest}.parquet"
 
     def restore(self, name: str, sql: str) -> str | None:
