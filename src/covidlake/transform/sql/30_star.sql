@@ -121,30 +121,62 @@ ORDER BY region_key;
 -- An incremental run recomputes the new days (prev.days) from the new JHU rows and the facts
 -- the other sources gave those days before; the other days are kept as they were. On a full
 -- run prev.fact and prev.days are empty. Unordered: the export sorts what it writes.
+-- A source gives a (day, place) one row at most (stage.superseded): so JHU's rows (nearly all
+-- of them) are joined to the other sources' rows, merged by day and place, instead of
+-- grouping every row. greatest() skips NULLs as max() does: the same result as one GROUP BY
+-- over all rows, which took 43 s instead of 23 s on 43M rows (bench x10).
 CREATE OR REPLACE TABLE star.fact_covid AS
-SELECT date_key, region_key,
-       max(confirmed) AS confirmed, max(deaths) AS deaths, max(recovered) AS recovered,
-       max(active) AS active, max(nyt_cases) AS nyt_cases, max(nyt_deaths) AS nyt_deaths,
-       max(positive) AS positive, max(negative) AS negative,
-       max(hospitalized_currently) AS hospitalized_currently, max(hospitalized) AS hospitalized,
-       max(hospitalized_discharged) AS hospitalized_discharged
+SELECT coalesce(j.date_key, o.date_key) AS date_key,
+       coalesce(j.region_key, o.region_key) AS region_key,
+       greatest(j.confirmed, o.confirmed) AS confirmed,
+       greatest(j.deaths, o.deaths) AS deaths,
+       greatest(j.recovered, o.recovered) AS recovered,
+       greatest(j.active, o.active) AS active,
+       greatest(j.nyt_cases, o.nyt_cases) AS nyt_cases,
+       greatest(j.nyt_deaths, o.nyt_deaths) AS nyt_deaths,
+       greatest(j.positive, o.positive) AS positive,
+       greatest(j.negative, o.negative) AS negative,
+       greatest(j.hospitalized_currently, o.hospitalized_currently) AS hospitalized_currently,
+       greatest(j.hospitalized, o.hospitalized) AS hospitalized,
+       greatest(j.hospitalized_discharged, o.hospitalized_discharged) AS hospitalized_discharged
 FROM (
     SELECT CAST(year(o.obs_date) * 10000 + month(o.obs_date) * 100 + day(o.obs_date) AS INTEGER)
-               AS date_key, k.region_key,
-           o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths, o.positive,
-           o.negative, o.hospitalized_currently, o.hospitalized, o.hospitalized_discharged
+               AS date_key, k.region_key, o.confirmed, o.deaths, o.recovered, o.active,
+           o.nyt_cases, o.nyt_deaths, o.positive, o.negative, o.hospitalized_currently,
+           o.hospitalized, o.hospitalized_discharged
     FROM stage.obs_final o
     JOIN (SELECT p.place_id, k.region_key
           FROM stage.places p JOIN stage.region_keys k ON k.nk = p.nk) k
       ON k.place_id = o.place_id
-    WHERE o.reason IS NULL
-    UNION ALL
-    SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,
-           p.nyt_cases, p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently,
-           p.hospitalized, p.hospitalized_discharged
-    FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk
-    WHERE p.date_key IN (SELECT date_key FROM prev.days))
-GROUP BY date_key, region_key
+    WHERE o.reason IS NULL AND o.source = 'enigma_jhu'
+) j
+FULL JOIN (
+    SELECT date_key, region_key,
+           max(confirmed) AS confirmed, max(deaths) AS deaths, max(recovered) AS recovered,
+           max(active) AS active, max(nyt_cases) AS nyt_cases, max(nyt_deaths) AS nyt_deaths,
+           max(positive) AS positive, max(negative) AS negative,
+           max(hospitalized_currently) AS hospitalized_currently,
+           max(hospitalized) AS hospitalized,
+           max(hospitalized_discharged) AS hospitalized_discharged
+    FROM (
+        SELECT CAST(year(o.obs_date) * 10000 + month(o.obs_date) * 100 + day(o.obs_date)
+                    AS INTEGER) AS date_key, k.region_key,
+               o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths,
+               o.positive, o.negative, o.hospitalized_currently, o.hospitalized,
+               o.hospitalized_discharged
+        FROM stage.obs_final o
+        JOIN (SELECT p.place_id, k.region_key
+              FROM stage.places p JOIN stage.region_keys k ON k.nk = p.nk) k
+          ON k.place_id = o.place_id
+        WHERE o.reason IS NULL AND o.source <> 'enigma_jhu'
+        UNION ALL
+        SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,
+               p.nyt_cases, p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently,
+               p.hospitalized, p.hospitalized_discharged
+        FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk
+        WHERE p.date_key IN (SELECT date_key FROM prev.days))
+    GROUP BY date_key, region_key
+) o ON o.date_key = j.date_key AND o.region_key = j.region_key
 UNION ALL
 -- the kept days: their region keys mapped old -> new through the places (a small join)
 SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active, p.nyt_cases,
