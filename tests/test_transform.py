@@ -126,6 +126,11 @@ def test_one_row_per_place(sample_run: Done) -> None:
          "WHERE r.fips = '36' AND f.date_key = 20200401", 83712),
         ("SELECT f.nyt_cases FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key) "
          "WHERE r.fips = '53033' AND f.date_key = 20200401", 2498),
+        # one row per day and place, whatever the sources: King County's JHU and NYT figures
+        # of 2020-04-01 in one fact row ('53033,King,Washington,...,2330,150,...')
+        ("SELECT list((f.confirmed, f.deaths, f.nyt_cases)) FROM covid.fact_covid f "
+         "JOIN covid.dim_region r USING (region_key) "
+         "WHERE r.fips = '53033' AND f.date_key = 20200401", [(2330, 150, 2498)]),
         ("SELECT f.positive FROM covid.fact_covid f JOIN covid.dim_region r USING (region_key) "
          "WHERE r.level = 'country' AND r.country_region = 'US' AND f.date_key = 20200405",
          None),  # filled below from the raw file
