@@ -118,6 +118,18 @@ SELECT region_key, level, country_region, province_state, county, fips, state_ab
 FROM stage.region_keys
 ORDER BY region_key;
 
+-- The rows used, keyed as the fact is: a view, read once by each side of the join below.
+CREATE OR REPLACE VIEW stage.obs_keyed AS
+SELECT CAST(year(o.obs_date) * 10000 + month(o.obs_date) * 100 + day(o.obs_date) AS INTEGER)
+           AS date_key, k.region_key, o.source, o.confirmed, o.deaths, o.recovered, o.active,
+       o.nyt_cases, o.nyt_deaths, o.positive, o.negative, o.hospitalized_currently,
+       o.hospitalized, o.hospitalized_discharged
+FROM stage.obs_final o
+JOIN (SELECT p.place_id, k.region_key
+      FROM stage.places p JOIN stage.region_keys k ON k.nk = p.nk) k
+  ON k.place_id = o.place_id
+WHERE o.reason IS NULL;
+
 -- An incremental run recomputes the new days (prev.days) from the new JHU rows and the facts
 -- the other sources gave those days before; the other days are kept as they were. On a full
 -- run prev.fact and prev.days are empty. Unordered: the export sorts what it writes.
@@ -139,17 +151,7 @@ SELECT coalesce(j.date_key, o.date_key) AS date_key,
        greatest(j.hospitalized_currently, o.hospitalized_currently) AS hospitalized_currently,
        greatest(j.hospitalized, o.hospitalized) AS hospitalized,
        greatest(j.hospitalized_discharged, o.hospitalized_discharged) AS hospitalized_discharged
-FROM (
-    SELECT CAST(year(o.obs_date) * 10000 + month(o.obs_date) * 100 + day(o.obs_date) AS INTEGER)
-               AS date_key, k.region_key, o.confirmed, o.deaths, o.recovered, o.active,
-           o.nyt_cases, o.nyt_deaths, o.positive, o.negative, o.hospitalized_currently,
-           o.hospitalized, o.hospitalized_discharged
-    FROM stage.obs_final o
-    JOIN (SELECT p.place_id, k.region_key
-          FROM stage.places p JOIN stage.region_keys k ON k.nk = p.nk) k
-      ON k.place_id = o.place_id
-    WHERE o.reason IS NULL AND o.source = 'enigma_jhu'
-) j
+FROM (SELECT * FROM stage.obs_keyed WHERE source = 'enigma_jhu') j
 FULL JOIN (
     SELECT date_key, region_key,
            max(confirmed) AS confirmed, max(deaths) AS deaths, max(recovered) AS recovered,
@@ -159,16 +161,10 @@ FULL JOIN (
            max(hospitalized) AS hospitalized,
            max(hospitalized_discharged) AS hospitalized_discharged
     FROM (
-        SELECT CAST(year(o.obs_date) * 10000 + month(o.obs_date) * 100 + day(o.obs_date)
-                    AS INTEGER) AS date_key, k.region_key,
-               o.confirmed, o.deaths, o.recovered, o.active, o.nyt_cases, o.nyt_deaths,
-               o.positive, o.negative, o.hospitalized_currently, o.hospitalized,
-               o.hospitalized_discharged
-        FROM stage.obs_final o
-        JOIN (SELECT p.place_id, k.region_key
-              FROM stage.places p JOIN stage.region_keys k ON k.nk = p.nk) k
-          ON k.place_id = o.place_id
-        WHERE o.reason IS NULL AND o.source <> 'enigma_jhu'
+        SELECT date_key, region_key, confirmed, deaths, recovered, active, nyt_cases,
+               nyt_deaths, positive, negative, hospitalized_currently, hospitalized,
+               hospitalized_discharged
+        FROM stage.obs_keyed WHERE source <> 'enigma_jhu'
         UNION ALL
         SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active,
                p.nyt_cases, p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently,
