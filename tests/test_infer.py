@@ -6,7 +6,15 @@ import duckdb
 import pytest
 
 from covidlake.catalog import Dialect
-from covidlake.crawl.infer import BASIC_STATS, DATE_STATS, decide, merge, snake, stats_sql
+from covidlake.crawl.infer import (
+    BASIC_STATS,
+    DATE_STATS,
+    decide,
+    long_stats,
+    merge,
+    snake,
+    stats_sql,
+)
 
 
 @pytest.mark.parametrize(
@@ -92,11 +100,16 @@ _PLAIN = [  # BASIC_STATS by definition, on v = the trimmed value or NULL
     "2020-01-01", "1/2/20", "3/22/20 23:45", "2020-03-01T10:13:19", "Alabama", "Zürich",
     "école", "", "   ", "-", "0x10", "99999999999999999999",
 ])
-def test_statistics_count_as_defined(tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize("long", [False, True])
+def test_statistics_count_as_defined(tmp_path: Path, value: str, long: bool) -> None:
     path = tmp_path / "t.csv"
     path.write_text(f'x\n"{value}"\n')
     con = duckdb.connect()
-    got = con.execute(stats_sql([str(path)], Dialect(header_lines=1), ["x"])).fetchone()
+    got = con.execute(stats_sql([str(path)], Dialect(header_lines=1), ["x"], long=long)
+                      ).fetchone()
+    if long:  # filename, column index, then the same numbers
+        assert got[1] == 0
+        got = got[1:]
     want = con.execute(
         f"SELECT count(*), {', '.join(_PLAIN)} FROM (SELECT c0 AS raw, "
         f"NULLIF(trim(c0), '') AS v FROM read_csv('{path}', columns={{'c0': 'VARCHAR'}}, "
@@ -128,3 +141,39 @@ def test_strptime_as_the_list(value: str) -> None:
         got, want = con.execute(f"SELECT {strptime('v', formats)}, TRY_STRPTIME(v, {listed}) "
                                 f"FROM (SELECT {lit(value)} AS v)").fetchone()
         assert got == want, (value, formats)
+
+
+@pytest.mark.parametrize(("columns", "bytes_", "long"), [
+    (53, 2_193_012, True),  # states_daily: wide and short
+    (25, 570, True),  # us-total-latest: one row
+    (6, 4_184_139, False),  # us_county: long and narrow
+    (14, 30_000_000, False),  # a JHU header version's files
+])
+def test_long_statistics_where_columns_outweigh_rows(columns: int, bytes_: int,
+                                                      long: bool) -> None:
+    assert long_stats(columns, bytes_) is long
+
+
+def test_long_and_wide_statistics_agree(tmp_path: Path) -> None:
+    """The two shapes of the basic pass give every file and column the same numbers: blank
+    and missing values, codes, dates, a file with no rows, a column with no value."""
+    files = {
+        "a.csv": "fips,cases,day,note,empty\n01001,5,2020-01-02, x ,\n,  ,1/2/20,,\n"
+                 "53061,-3.5,2020-13-40,true,\n",
+        "b.csv": "fips,cases,day,note,empty\n1001,7,,False,\n",
+        "c.csv": "fips,cases,day,note,empty\n",
+    }
+    paths = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        paths.append(str(tmp_path / name))
+    names = ["fips", "cases", "day", "note", "empty"]
+    con = duckdb.connect()
+    wide = {r[0]: list(r[1:]) for r in con.execute(
+        stats_sql(paths, Dialect(header_lines=1), names)).fetchall()}
+    long: dict[str, list[object]] = {}
+    for r in sorted(con.execute(stats_sql(paths, Dialect(header_lines=1), names, long=True)
+                                ).fetchall(), key=lambda r: (r[0], r[1])):
+        long.setdefault(r[0], [r[2]]).extend(r[3:])
+    assert sorted(wide) == sorted(paths[:2])  # c.csv: no row in either shape
+    assert repr(sorted(long.items())) == repr(sorted(wide.items()))

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import duckdb
@@ -29,6 +30,7 @@ from covidlake.crawl.infer import (
     DATE_STATS,
     column_def,
     dominant_formats,
+    long_stats,
     merge,
     snake,
     stats_sql,
@@ -345,8 +347,15 @@ def _file_stats(table: str, group: FileGroup, keys: list[str], files: dict[str, 
     paths = [lake.uri(k) for k in keys]
     nb, nd = len(BASIC_STATS), len(DATE_STATS)
     csv = group.dialect.format == "csv"
-    sql = stats_sql(paths, group.dialect, originals, rejects=REJECTS if csv else None)
-    for row in _run(con, sql, table, keys):
+    long = long_stats(len(originals), sum(files[k].bytes for k in keys))
+    sql = stats_sql(paths, group.dialect, originals, rejects=REJECTS if csv else None,
+                    long=long)
+    rows = _run(con, sql, table, keys)
+    if long:  # a row per file and column: into the wide shape, in column order
+        rows.sort(key=lambda r: (r[0], r[1]))
+        rows = [(f, cells[0][2], *(x for c in cells for x in c[3:]))
+                for f, cells in ((f, list(g)) for f, g in groupby(rows, key=lambda r: r[0]))]
+    for row in rows:
         entry = files[row[0].replace(root, "")]
         entry.rows = row[1]
         entry.stats = {o: [*row[2 + i * nb: 2 + (i + 1) * nb], *[0] * nd]
