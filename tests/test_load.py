@@ -78,9 +78,29 @@ def _dangle(fact: Path) -> None:
     tmp.replace(fact)
 
 
+def _duplicate(fact: Path) -> None:
+    """Same number of rows, but the second repeats the first one's key."""
+    con = duckdb.connect()
+    tmp = fact.with_suffix(".tmp")
+    con.execute(f"COPY (SELECT * REPLACE (CASE WHEN n = 2 THEN first_value(date_key) OVER w "
+                f"ELSE date_key END AS date_key, CASE WHEN n = 2 THEN first_value(region_key) "
+                f"OVER w ELSE region_key END AS region_key) FROM (SELECT *, row_number() OVER () "
+                f"AS n FROM read_parquet('{fact}')) WINDOW w AS (ORDER BY n)) TO '{tmp}' "
+                "(FORMAT parquet)")
+    key = con.execute(f"SELECT date_key, region_key FROM read_parquet('{tmp}') LIMIT 1"
+                      ).fetchone()
+    con.execute(f"COPY (SELECT * EXCLUDE (n) FROM read_parquet('{tmp}')) TO '{fact}' "
+                "(FORMAT parquet)")
+    con.close()
+    tmp.unlink()
+    fact.with_suffix(".key").write_text(f"{key[0]}, {key[1]}")
+
+
 @pytest.mark.parametrize(("damage", "message"), [
     (_truncate, "previous tables kept"),
     (_dangle, "reference no covid.dim_region row (first region_key = -7)"),
+    (_duplicate, "covid.fact_covid: 1 row(s) repeat a primary key (date_key, region_key) "
+                 "(first {key})"),
 ])
 def test_failed_load_leaves_previous_tables(sample_run: Done, tmp_path: Path, damage: Any,
                                             message: str) -> None:
@@ -93,6 +113,9 @@ def test_failed_load_leaves_previous_tables(sample_run: Done, tmp_path: Path, da
     files = next(t["files"] for t in manifest["tables"] if t["name"] == "fact_covid")
     fact = next(k for k in files if k.endswith(".parquet"))
     damage(lake / fact)
+    key = lake / Path(fact).with_suffix(".key")
+    if key.exists():
+        message = message.format(key=key.read_text())
     proc = cli("load", "--lake", str(lake), "--warehouse", str(wh), cwd=tmp_path, check=False)
     assert proc.returncode == 1
     assert message in proc.stderr and "Traceback" not in proc.stderr

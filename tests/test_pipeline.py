@@ -77,10 +77,14 @@ def test_warehouse_has_the_contract(sample_run: Done) -> None:
     constraints = {(t, c) for t, c in con.execute(
         "SELECT table_name, constraint_type FROM duckdb_constraints() "
         "WHERE schema_name = 'covid'").fetchall()}
-    assert ("fact_covid", "PRIMARY KEY") in constraints
-    # foreign keys are checked by the load, not declared (DuckDB would index them), and named
-    # in the columns' comments
-    assert not {c for c in constraints if c[1] == "FOREIGN KEY"}
+    # keys are checked by the load, not declared (DuckDB would index them), and named in the
+    # tables' and columns' comments; the key columns are NOT NULL
+    assert not {c for c in constraints if c[1] in ("PRIMARY KEY", "FOREIGN KEY")}
+    assert {("fact_covid", "NOT NULL"), ("dim_region", "NOT NULL")} <= constraints
+    tables = dict(con.execute("SELECT table_name, comment FROM duckdb_tables() "
+                              "WHERE schema_name = 'covid'").fetchall())
+    assert tables["fact_covid"] == ("one row per (date_key, region_key); primary key "
+                                    "(date_key, region_key), unique: checked by each load")
     comments = dict(con.execute(
         "SELECT table_name || '.' || column_name, comment FROM duckdb_columns() "
         "WHERE schema_name = 'covid' AND comment IS NOT NULL").fetchall())

@@ -28,6 +28,9 @@ class Capabilities:
     # False: the DDL leaves foreign keys out and the loader checks them in its transaction
     # (DuckDB enforces each with an index on the referencing columns: see duckdb.py)
     declares_foreign_keys: bool = True
+    # False: likewise for the primary key, which the loader checks for duplicates (DuckDB
+    # builds an index for it: see duckdb.py)
+    declares_primary_keys: bool = True
     loads_from: str = "local"  # local: the star files on this machine; s3: the lake's URIs
     table_options: dict[str, str] = field(default_factory=dict)  # table (or "*") -> DDL tail
     replaces_days: bool = False  # can apply a star delta (new fact days) in place

@@ -1,13 +1,15 @@
 """CREATE TABLE from an exported table's schema and the model's keys, for any warehouse.
 
 Written once in a generic form (INTEGER, BIGINT, DOUBLE, DATE, BOOLEAN, VARCHAR(n) from the
-measured lengths, primary and foreign keys) and rendered by sqlglot for the warehouse's
-dialect; backend extras (Redshift's DISTKEY/SORTKEY/ENCODE) come from its capabilities.
+measured lengths, the primary and foreign keys a warehouse declares) and rendered by sqlglot
+for the warehouse's dialect; backend extras (Redshift's DISTKEY/SORTKEY/ENCODE) come from its
+capabilities.
 """
 
 from __future__ import annotations
 
 from covidlake.export import TableExport
+from covidlake.lakesql import lit
 from covidlake.transform.model import SCHEMA, StarTable
 from covidlake.warehouses import Capabilities
 
@@ -32,8 +34,9 @@ def create_table(table: TableExport, model: StarTable, caps: Capabilities,
             type_ = f"VARCHAR({n})" if n <= caps.varchar_limit else caps.types.get("TEXT", "TEXT")
         not_null = " NOT NULL" if c.name in model.primary_key else ""
         parts.append(f"{c.name} {type_}{not_null}")
-    name = f"CONSTRAINT {table.name}_pk_{tag} " if tag else ""
-    parts.append(f"{name}PRIMARY KEY ({', '.join(model.primary_key)})")
+    if caps.declares_primary_keys:
+        name = f"CONSTRAINT {table.name}_pk_{tag} " if tag else ""
+        parts.append(f"{name}PRIMARY KEY ({', '.join(model.primary_key)})")
     for i, fk in enumerate(model.foreign_keys if caps.declares_foreign_keys else ()):
         name = f"CONSTRAINT {table.name}_fk{i + 1}_{tag} " if tag else ""
         parts.append(f"{name}FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES "
@@ -47,14 +50,26 @@ def create_table(table: TableExport, model: StarTable, caps: Capabilities,
     return f"{sql} {options}".rstrip()
 
 
-def foreign_key_comments(model: StarTable, schema: str = SCHEMA) -> list[str]:
-    """COMMENT ON COLUMN for each foreign key a warehouse does not declare, so that the
-    relationship is still in its catalog for analysts and BI tools.
+def key_comments(model: StarTable, caps: Capabilities, schema: str = SCHEMA) -> list[str]:
+    """COMMENT ON statements for the keys a warehouse does not declare, so that the grain and
+    the relationships are still in its catalog for analysts and BI tools: the table's primary
+    key, each foreign key column's reference.
 
-    >>> from covidlake.transform.model import BY_NAME
-    >>> print(*foreign_key_comments(BY_NAME["dim_hospital"]))
-    COMMENT ON COLUMN covid.dim_hospital.region_key IS 'references covid.dim_region (region_key)'
+    >>> from covidlake.transform.model import ForeignKey
+    >>> x = StarTable("dim_x", "one x", ("x_key",),
+    ...               (ForeignKey(("region_key",), "dim_region", ("region_key",)),))
+    >>> caps = Capabilities("duckdb", declares_foreign_keys=False, declares_primary_keys=False)
+    >>> for sql in key_comments(x, caps):
+    ...     print(sql)
+    COMMENT ON TABLE covid.dim_x IS 'one x; primary key (x_key), unique: checked by each load'
+    COMMENT ON COLUMN covid.dim_x.region_key IS 'references covid.dim_region (region_key)'
     """
-    return [f"COMMENT ON COLUMN {schema}.{model.name}.{col} IS 'references {schema}.{fk.table} "
-            f"({ref})'" for fk in model.foreign_keys
-            for col, ref in zip(fk.columns, fk.ref_columns, strict=True)]
+    name = f"{schema}.{model.name}"
+    key = (f"{model.grain}; primary key ({', '.join(model.primary_key)}), unique: checked by "
+           "each load")
+    out = [] if caps.declares_primary_keys else [f"COMMENT ON TABLE {name} IS {lit(key)}"]
+    if not caps.declares_foreign_keys:
+        out += [f"COMMENT ON COLUMN {name}.{col} IS 'references {schema}.{fk.table} ({ref})'"
+                for fk in model.foreign_keys
+                for col, ref in zip(fk.columns, fk.ref_columns, strict=True)]
+    return out
