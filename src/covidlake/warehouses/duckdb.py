@@ -91,6 +91,15 @@ class DuckDBWarehouse:
         if got != t.rows:
             raise LoadError(f"{name}: {got} rows loaded, manifest says {t.rows}", hint=hint)
 
+    def _expect_none(self, sql: str, what: str) -> None:
+        """`sql` gives the count of rows that break a key and the first one's key; a count
+        refuses the load, with `what` ({count} and {first} filled in) as the message."""
+        count, first = self.con.execute(sql).fetchone()
+        if count:
+            raise LoadError(what.format(count=count, first=first),
+                            hint="the star files do not match; run transform --force, then "
+                                 "load --force")
+
     def _expect_unique(self, schema: str, t: LoadTable, where: str = "") -> None:
         """No two rows of `t` (among those `where` selects) share its primary key. Equal keys
         are neighbours once sorted: on the scale set's 4.4M facts, a window over each day's
@@ -98,29 +107,23 @@ class DuckDBWarehouse:
         *part, last = t.model.primary_key
         cols = ", ".join(t.model.primary_key)
         over = (f"PARTITION BY {', '.join(part)} " if part else "") + f"ORDER BY {last}"
-        dup = self.con.execute(
+        self._expect_none(
             f"SELECT count(*), min(concat_ws(', ', {cols})) FROM (SELECT {cols}, "
             f"lag({last}) OVER ({over}) AS before FROM {schema}.{t.name} WHERE TRUE {where}) "
-            f"WHERE before = {last}").fetchone()
-        if dup[0]:
-            raise LoadError(f"{schema}.{t.name}: {dup[0]} row(s) repeat a primary key "
-                            f"({cols}) (first {dup[1]})",
-                            hint="the star files do not match; run transform --force, then "
-                                 "load --force")
+            f"WHERE before = {last}",
+            f"{schema}.{t.name}: {{count}} row(s) repeat a primary key ({cols}) "
+            "(first {first})")
 
     def _expect_references(self, schema: str, t: LoadTable, where: str = "") -> None:
         """Every foreign key of `t` (in the rows `where` selects) finds its row."""
         for fk in t.model.foreign_keys:
             col, ref = fk.columns[0], fk.ref_columns[0]
-            bad = self.con.execute(
+            self._expect_none(
                 f"SELECT count(*), min({col}) FROM {schema}.{t.name} x WHERE {col} IS NOT NULL "
                 f"{where} AND NOT EXISTS (SELECT 1 FROM {schema}.{fk.table} d "
-                f"WHERE d.{ref} = x.{col})").fetchone()
-            if bad[0]:
-                raise LoadError(f"{schema}.{t.name}: {bad[0]} row(s) reference no "
-                                f"{schema}.{fk.table} row (first {col} = {bad[1]})",
-                                hint="the star files do not match; run transform --force, then "
-                                     "load --force")
+                f"WHERE d.{ref} = x.{col})",
+                f"{schema}.{t.name}: {{count}} row(s) reference no {schema}.{fk.table} row "
+                f"(first {col} = {{first}})")
 
     def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:
         existing = {r[0] for r in self.con.execute(
