@@ -36,6 +36,10 @@ def test_detect_header(rows: list[list[str]], header_lines: int) -> None:
         (b'"Country","Alpha-2 code","Numeric code"\n"Afghanistan", "AF", "4"\n'
          b'"Korea, Republic of", "KR", "410"\n', ",", False, "\n",
          ["Country", "Alpha-2 code", "Numeric code"]),
+        # one column whose values hold a comma here and there: no delimiter splits the rows
+        # alike, so one that never occurs reads them (found by test_crawl_properties)
+        (b"Col 0 text\nt0x\nt0x\nt,x\n", "\t", False, "\n", ["Col 0 text"]),
+        (b"name\nAlabama\nAlaska\n", ",", False, "\n", ["name"]),  # nothing to split
     ],
 )
 def test_classify_csv(data: bytes, delimiter: str, bom: bool, newline: str,
