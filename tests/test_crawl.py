@@ -130,3 +130,30 @@ def test_quoted_fields_stay_whole(crawled) -> None:  # noqa: ANN001
         count(*) FILTER (WHERE combined_key = 'King, Washington, US') AS whole
         FROM enigma_jhu""").to_pylist()
     assert got == [{"broken": 0, "whole": 6}]  # 6 sample days from header version 3 on
+
+
+@pytest.mark.parametrize(("checked", "expected"), [
+    (None, [("a,b",)]),  # every typed column that did not parse
+    ({"t": ["a", "c"]}, [("a",)]),  # only those the reader asked about (the transform's)
+    ({"t": ["c"]}, []),
+])
+def test_bad_columns_name_the_checked_columns(tmp_path: Path, checked: object,
+                                              expected: list[tuple[str]]) -> None:
+    from covidlake.engines.duckdb import DuckDBEngine
+    from covidlake.sources import SourceTable
+
+    lake = open_store(str(tmp_path / "lake"))
+    # 300 good rows: one bad value each in a and b stays under the crawler's 1%, so both are
+    # typed BIGINT and the bad values become NULL
+    lake.put("raw/t/part-0.csv", b"a,b,c\n" + b"4,5,6\n" * 300 + b"x,y,7\n")
+    catalog = open_catalog("embedded", lake)
+    crawl(lake, catalog, (SourceTable("t", "t/", "generated"),))
+    assert [c.type for c in catalog.get("t").columns] == ["BIGINT"] * 3
+    engine = DuckDBEngine(lake, catalog, named=False, checked=checked)  # type: ignore[arg-type]
+    try:
+        assert engine.con.execute("SELECT _bad_columns FROM src.t WHERE _bad_columns <> ''"
+                                  ).fetchall() == expected
+        assert engine.con.execute("SELECT count(*), count(a), count(b) FROM src.t"
+                                  ).fetchone() == (301, 300, 300)
+    finally:
+        engine.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 
 from covidlake.catalog import ColumnDef, Dialect, FileGroup, TableDef
@@ -138,9 +138,11 @@ def typed(v: str, column: ColumnDef) -> str:
 
 
 def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: str,
-                 source: str | None = None) -> str:
+                 source: str | None = None, checked: Collection[str] | None = None) -> str:
     """One file group's rows with catalog names and types, `_file` and `_bad_columns`.
     `source` replaces the reader with a relation of the same shape (c0..cN, filename).
+    `checked`: the columns `_bad_columns` reports (default: all); the others' text is not
+    converted unless a query reads them (a flag reads every value it names).
 
     Three nested selects, so that each value is trimmed once and converted once: the
     `_bad_columns` flags compare the text with the converted value (written out in one
@@ -164,7 +166,8 @@ def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: 
         else:
             texts.append(f"{trimmed(text)} AS t{i}")
             values.append(f"t{i}, {typed(f't{i}', column)} AS v{i}")
-            bad.append(f"CASE WHEN t{i} IS NOT NULL AND v{i} IS NULL THEN {lit(name)} END")
+            if checked is None or name in checked:
+                bad.append(f"CASE WHEN t{i} IS NOT NULL AND v{i} IS NULL THEN {lit(name)} END")
         out.append(f"v{i} AS {ident(name)}")
     bad_expr = f"concat_ws(',', {', '.join(bad)})" if bad else "''"
     names = [n for n, _ in group.columns]
@@ -175,14 +178,15 @@ def group_select(group: FileGroup, paths: Sequence[str], table: TableDef, root: 
 
 
 def table_select(table: TableDef, uri_of: Callable[[str], str], root: str, *,
-                 diagnostics: bool = False) -> str:
+                 diagnostics: bool = False, checked: Collection[str] | None = None) -> str:
     """All of a table's files as one relation (file groups unioned by column name).
 
     With `diagnostics`, adds `_file` (the lake key) and `_bad_columns` (comma-separated names
-    of columns whose non-empty text did not parse).
+    of the `checked` columns, default all, whose non-empty text did not parse).
     """
     groups = [g for g in table.groups if g.files]
-    parts = [group_select(g, [uri_of(k) for k in g.files], table, root) for g in groups]
+    parts = [group_select(g, [uri_of(k) for k in g.files], table, root, checked=checked)
+             for g in groups]
     # Columns a group lacks are NULL; cast so every union branch agrees on the type. A column
     # no group has (the files are a subset: an incremental run's new ones) is NULL too.
     present = {n for g in groups for _, n in g.columns} | {

@@ -23,7 +23,7 @@ from covidlake.runs import Run
 from covidlake.settings import Settings
 from covidlake.store import ObjectStore, open_store
 from covidlake.transform import TransformResult, build, incremental
-from covidlake.transform.model import STAR_TABLES
+from covidlake.transform.model import NEEDS, STAR_TABLES
 from covidlake.transform.runner import DuckDBRunner
 from covidlake.warehouses import open_warehouse
 
@@ -58,7 +58,9 @@ def _engine(kind: str, lake: ObjectStore, catalog: Any,
         return spark, spark.runner, None
     if kind != "duckdb":
         raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
-    engine = DuckDBEngine(lake, catalog, only=only, named=False)
+    # the parse failures the transform reports are those of the columns it reads
+    checked = {name: [n.column for n in needs] for name, needs in NEEDS.items()}
+    engine = DuckDBEngine(lake, catalog, only=only, named=False, checked=checked)
     return engine, DuckDBRunner(engine.con), engine.con
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -26,11 +27,13 @@ class DuckDBEngine:
 
     def __init__(self, lake: ObjectStore, catalog: Catalog,
                  con: duckdb.DuckDBPyConnection | None = None, *,
-                 only: dict[str, list[str]] | None = None, named: bool = True) -> None:
+                 only: dict[str, list[str]] | None = None, named: bool = True,
+                 checked: dict[str, Collection[str]] | None = None) -> None:
         """`only`: table -> the files src.<table> reads (an incremental transform's new
         files); the view named after the table still reads them all. `named=False` leaves
         out the views named after the tables (the transform reads src.* only; DuckDB binds
-        each view's whole query when it is created)."""
+        each view's whole query when it is created). `checked`: table -> the columns whose
+        parse failures src.<table>'s `_bad_columns` reports (default: all)."""
         self.lake = lake
         self.con = con or duck.connect()
         lake.configure_duckdb(self.con)
@@ -43,7 +46,8 @@ class DuckDBEngine:
             if only and table.name in only:
                 table = _restricted(table, set(only[table.name]))
             self.con.execute(f"CREATE OR REPLACE VIEW src.{ident(table.name)} AS "
-                             + table_select(table, lake.uri, root, diagnostics=True))
+                             + table_select(table, lake.uri, root, diagnostics=True,
+                                            checked=(checked or {}).get(table.name)))
 
     def query(self, sql: str) -> pa.Table:
         try:
