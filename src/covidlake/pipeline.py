@@ -51,15 +51,15 @@ def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
 def _engine(kind: str, lake: ObjectStore, catalog: Any,
             only: dict[str, list[str]] | None = None) -> tuple[Any, Any, Any]:
     """(engine, its SQL runner, a DuckDB connection holding the results for export)."""
+    # the parse failures the transform reports are those of the columns it reads
+    checked = {name: [n.column for n in needs] for name, needs in NEEDS.items()}
     if kind == "spark":
         from covidlake.engines.spark import SparkEngine
 
-        spark = SparkEngine(lake, catalog)
+        spark = SparkEngine(lake, catalog, checked=checked)
         return spark, spark.runner, None
     if kind != "duckdb":
         raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
-    # the parse failures the transform reports are those of the columns it reads
-    checked = {name: [n.column for n in needs] for name, needs in NEEDS.items()}
     engine = DuckDBEngine(lake, catalog, only=only, named=False, checked=checked)
     return engine, DuckDBRunner(engine.con), engine.con
 

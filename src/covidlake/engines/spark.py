@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import unicodedata
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,10 @@ class SparkEngine:
     they go to the lake under `_staging/spark/`, where every executor can read them.
     """
 
-    def __init__(self, lake: ObjectStore, catalog: Catalog, spark: Any = None) -> None:
+    def __init__(self, lake: ObjectStore, catalog: Catalog, spark: Any = None, *,
+                 checked: dict[str, Collection[str]] | None = None) -> None:
+        """`checked`: table -> the columns whose parse failures src__<table>'s
+        `_bad_columns` reports (default: all), as in DuckDBEngine."""
         self.spark = spark or session()
         self.runner = SparkRunner(self.spark)
         self._tmp = None
@@ -194,7 +198,7 @@ class SparkEngine:
         root = staging.uri(staging_prefix + "x")[:-1]
         self.root = root if "://" in root else f"file://{root}"
         for table in catalog.tables():
-            self._register(lake, table)
+            self._register(lake, table, (checked or {}).get(table.name))
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -236,13 +240,14 @@ class SparkEngine:
             cols = [F.col(f"c{i}") for i in range(len(names))]
         return df.select(*cols, F.input_file_name().alias("filename"))
 
-    def _register(self, lake: ObjectStore, table: TableDef) -> None:
+    def _register(self, lake: ObjectStore, table: TableDef,
+                  checked: Collection[str] | None = None) -> None:
         parts = []
         for i, group in enumerate(table.groups):
             paths = [self._stage(lake, k, group.dialect) for k in group.files]
             raw = f"raw__{table.name}__{i}"
             self._read(group, paths).createOrReplaceTempView(raw)
-            sql = group_select(group, paths, table, self.root, source=raw)
+            sql = group_select(group, paths, table, self.root, source=raw, checked=checked)
             parts.append(self.spark.sql(to_spark(sqlglot.parse_one(sql, read="duckdb"))))
         df = parts[0]
         for part in parts[1:]:
