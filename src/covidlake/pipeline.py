@@ -23,7 +23,7 @@ from covidlake.runs import Run
 from covidlake.settings import Settings
 from covidlake.store import ObjectStore, open_store
 from covidlake.transform import TransformResult, build, incremental
-from covidlake.transform.model import NEEDS, STAR_TABLES
+from covidlake.transform.model import READS, STAR_TABLES
 from covidlake.transform.runner import DuckDBRunner
 from covidlake.warehouses import open_warehouse
 
@@ -51,16 +51,14 @@ def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
 def _engine(kind: str, lake: ObjectStore, catalog: Any,
             only: dict[str, list[str]] | None = None) -> tuple[Any, Any, Any]:
     """(engine, its SQL runner, a DuckDB connection holding the results for export)."""
-    # the parse failures the transform reports are those of the columns it reads
-    checked = {name: [n.column for n in needs] for name, needs in NEEDS.items()}
     if kind == "spark":
         from covidlake.engines.spark import SparkEngine
 
-        spark = SparkEngine(lake, catalog, checked=checked)
+        spark = SparkEngine(lake, catalog, checked=READS)
         return spark, spark.runner, None
     if kind != "duckdb":
         raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
-    engine = DuckDBEngine(lake, catalog, only=only, named=False, checked=checked)
+    engine = DuckDBEngine(lake, catalog, only=only, named=False, checked=READS)
     return engine, DuckDBRunner(engine.con), engine.con
 
 

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from itertools import groupby
 from typing import Any
 
 import duckdb
@@ -37,6 +36,7 @@ from covidlake.crawl.infer import (
     unique_names,
     values_stats,
     wants_date_pass,
+    wide_rows,
 )
 from covidlake.errors import CatalogError, SchemaError, SourceError
 from covidlake.ingest import read_manifest
@@ -351,11 +351,7 @@ def _file_stats(table: str, group: FileGroup, keys: list[str], files: dict[str, 
     sql = stats_sql(paths, group.dialect, originals, rejects=REJECTS if csv else None,
                     long=long)
     rows = _run(con, sql, table, keys)
-    if long:  # a row per file and column: into the wide shape, in column order
-        rows.sort(key=lambda r: (r[0], r[1]))
-        rows = [(f, cells[0][2], *(x for c in cells for x in c[3:]))
-                for f, cells in ((f, list(g)) for f, g in groupby(rows, key=lambda r: r[0]))]
-    for row in rows:
+    for row in wide_rows(rows) if long else rows:
         entry = files[row[0].replace(root, "")]
         entry.rows = row[1]
         entry.stats = {o: [*row[2 + i * nb: 2 + (i + 1) * nb], *[0] * nd]

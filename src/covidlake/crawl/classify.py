@@ -227,10 +227,11 @@ def _classify_csv(key: str, text: str, dialect: Dialect
             best = (score, delim, quote, escape, rows)
     assert best is not None
     (_, share, width), *_ = best
-    absent = next((d for d in DELIMITERS if d not in text), None)
-    if width == 1 and share < 1 and absent is not None:
-        # no delimiter splits the rows alike: one column, whose values hold a delimiter
-        # character here and there ('t,x'); read with one that never occurs
+    # no delimiter splits the rows alike: one column, whose values hold a delimiter character
+    # here and there ('t,x'); read with one that never occurs
+    absent = next((d for d in DELIMITERS if d not in text), None) if (
+        width == 1 and share < 1) else None
+    if absent is not None:
         quote, escape = _quote_and_escape(head, absent)
         best = ((False, 1.0, 1), absent, quote, escape, _parse(text, absent, quote, escape))
     _, dialect.delimiter, dialect.quote, dialect.escape, rows = best

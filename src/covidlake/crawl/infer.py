@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import groupby
 from typing import Any
 
 from covidlake.catalog import ColumnDef, Dialect
@@ -155,6 +156,14 @@ def stats_sql(paths: Sequence[str], dialect: Dialect, names: Sequence[str],
             f"FROM (SELECT filename, col, {trimmed('t')} AS v, count(*) AS n FROM (UNPIVOT "
             f"(SELECT {cols}, filename FROM {src}) ON {cols} INTO NAME col VALUE t) "
             "GROUP BY ALL) GROUP BY filename, col")
+
+
+def wide_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """stats_sql(long=True)'s rows in the wide shape: per file, filename, row count, then
+    each column's BASIC_STATS in column order."""
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))
+    return [(f, cells[0][2], *(x for c in cells for x in c[3:]))
+            for f, cells in ((f, list(g)) for f, g in groupby(rows, key=lambda r: r[0]))]
 
 
 def long_stats(columns: int, bytes_: int) -> bool:

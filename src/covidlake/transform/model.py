@@ -61,6 +61,9 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     "state_abv": _needs("state", "abbreviation"),
     "countrycode": _needs("country", "latitude_average:float", "longitude_average:float"),
 }
+# source -> the columns the model reads: the engines report parse failures in these only
+READS: dict[str, frozenset[str]] = {
+    name: frozenset(n.column for n in needs) for name, needs in NEEDS.items()}
 
 MEASURES = ("confirmed", "deaths", "recovered", "active", "nyt_cases", "nyt_deaths", "positive",
             "negative", "hospitalized_currently", "hospitalized", "hospitalized_discharged")
