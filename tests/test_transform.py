@@ -156,7 +156,8 @@ def test_star_examples(sample_run: Done, sql: str, expected: object) -> None:
 
 # The kept-days count of a decreasing series (quality._decreasing_kept) against a full count,
 # on small series: (the facts before, the new days' rows now). Each series is (region_key,
-# {date_key: confirmed}); None is a row without that measure.
+# {date_key: confirmed}); None is a row without that measure. `deaths` holds the negated
+# figures (a series falling where confirmed rises), so the one query must keep them apart.
 _BEFORE = [(1, {1: 5, 2: 4, 3: 6, 5: 3, 8: 9}), (2, {2: 1, 4: None, 6: 0}), (3, {7: 2})]
 _DECREASING_CASES = [
     ("one day in the middle", [4], [(1, {4: 2}), (2, {4: 3})]),
@@ -179,22 +180,27 @@ def test_decreasing_on_new_days_counts_as_a_full_count(case: str, days: list[int
     from covidlake.transform.runner import DuckDBRunner
 
     def facts(series: list[tuple]) -> list[tuple]:
-        return [(d, r, v) for r, points in series for d, v in points.items()]
+        return [(d, r, v, None if v is None else -v) for r, points in series
+                for d, v in points.items()]
 
     old = facts(_BEFORE)
     now = [f for f in old if f[0] not in days] + facts(new)
     con = duckdb.connect()
     runner = DuckDBRunner(con)
-    others = ", ".join(f"CAST(NULL AS BIGINT) AS {m}" for m in MEASURES if m != "confirmed")
-    full = ("SELECT count(*) FROM (SELECT confirmed AS v, lag(confirmed) OVER (PARTITION BY "
-            "region_key ORDER BY date_key) AS prev FROM {} WHERE confirmed IS NOT NULL) "
+    series = ("confirmed", "deaths")
+    others = ", ".join(f"CAST(NULL AS BIGINT) AS {m}" for m in MEASURES if m not in series)
+    full = ("SELECT count(*) FROM (SELECT {m} AS v, lag({m}) OVER (PARTITION BY "
+            "region_key ORDER BY date_key) AS prev FROM {t} WHERE {m} IS NOT NULL) "
             "WHERE v < prev")
     for name, rows in (("prev.old", old), ("star.fact_covid", now)):
         runner.create_table(name + "_", [("date_key", "INTEGER"), ("region_key", "INTEGER"),
-                                         ("confirmed", "BIGINT")], rows)
+                                         ("confirmed", "BIGINT"), ("deaths", "BIGINT")], rows)
         con.execute(f"CREATE TABLE {name} AS SELECT *, {others} FROM {name}_")
-    (before,) = con.execute(full.format("prev.old")).fetchone()
-    kept = Kept(days, "prev.old", {"decreasing_confirmed": before})
+    before = {f"decreasing_{m}": con.execute(full.format(m=m, t="prev.old")).fetchone()[0]
+              for m in series}
+    kept = Kept(days, "prev.old", before)
     runner.execute(_near_kept(kept))
-    assert runner.rows(_decreasing_kept("confirmed", kept))[0][0] == \
-        con.execute(full.format("star.fact_covid")).fetchone()[0]
+    changed = dict(runner.rows(_decreasing_kept(kept)))
+    for m in series:
+        assert before[f"decreasing_{m}"] + changed.get(m, 0) == \
+            con.execute(full.format(m=m, t="star.fact_covid")).fetchone()[0], m

@@ -78,28 +78,32 @@ def _near_kept(kept: Kept) -> str:
         JOIN {BOUNDS} b ON b.region_key = x.region_key WHERE x.date_key IN ({days})"""
 
 
-def _decreasing_kept(m: str, kept: Kept) -> str:
-    """decreasing_<m> after an incremental build, exactly as a full count gives it: the old
-    count, less the pairs (a place's consecutive reports of m) that a new day's rows were
-    part of before, plus those they are part of now. Per place, those pairs lie between its
-    last report before the first new day (lo) and its first after the last one (hi); the
-    pairs outside [lo, hi] are the same before and now. The rows: _near_kept."""
+def _decreasing_kept(kept: Kept) -> str:
+    """decreasing_<m> after an incremental build, exactly as a full count gives it, for every
+    cumulative m in one query (one per m took a new day twice as long): (m, the pairs (a
+    place's consecutive reports of m) that the new days' rows are part of now, less those
+    they were part of before); add the old count. Per place, those pairs lie between its last
+    report before the first new day (lo) and its first after the last one (hi); the pairs
+    outside [lo, hi] are the same before and now. The rows: _near_kept; UNPIVOT leaves out
+    the NULLs, as a series skips them."""
     first, last = min(kept.days), max(kept.days)
+    measures = ", ".join(CUMULATIVE)
+    lo, hi = ("CASE x.m " + " ".join(f"WHEN '{m}' THEN b.{end}_{m}" for m in CUMULATIVE)
+              + " END" for end in ("lo", "hi"))
     return f"""
-        SELECT {kept.old_counts.get(f"decreasing_{m}", 0)}
-               - count(*) FILTER (WHERE side = 'before') + count(*) FILTER (WHERE side = 'now')
-        FROM (SELECT x.side, x.v, lag(x.v) OVER (PARTITION BY x.side, x.region_key
-                                                 ORDER BY x.date_key) AS prev
-              FROM (SELECT CASE side WHEN 'new' THEN 'now' ELSE 'before' END AS side,
-                           date_key, region_key, {m} AS v
-                    FROM {NEAR} WHERE side <> 'kept'
-                    UNION ALL
-                    SELECT unnest(['now', 'before']), date_key, region_key, {m}
-                    FROM {NEAR} WHERE side = 'kept') x
+        SELECT m, count(*) FILTER (WHERE side = 'now') - count(*) FILTER (WHERE side = 'before')
+        FROM (SELECT x.m, x.side, x.v, lag(x.v) OVER (PARTITION BY x.m, x.side, x.region_key
+                                                      ORDER BY x.date_key) AS prev
+              FROM (UNPIVOT (SELECT CASE side WHEN 'new' THEN 'now' ELSE 'before' END AS side,
+                                    date_key, region_key, {measures}
+                             FROM {NEAR} WHERE side <> 'kept'
+                             UNION ALL
+                             SELECT unnest(['now', 'before']), date_key, region_key, {measures}
+                             FROM {NEAR} WHERE side = 'kept')
+                    ON {measures} INTO NAME m VALUE v) x
               JOIN {BOUNDS} b ON b.region_key = x.region_key
-              WHERE x.v IS NOT NULL
-                AND x.date_key BETWEEN coalesce(b.lo_{m}, {first}) AND coalesce(b.hi_{m}, {last}))
-        WHERE v < prev"""
+              WHERE x.date_key BETWEEN coalesce({lo}, {first}) AND coalesce({hi}, {last}))
+        WHERE v < prev GROUP BY m"""
 
 
 def _one(runner: SqlRunner, sql: str) -> int:
@@ -243,15 +247,22 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
         check(f"negative_{m}", "fact_covid", "warn",
               f"SELECT count(*) FROM star.fact_covid WHERE {m} < 0",
               f"{m} < 0 (kept as reported)")
+    changed: dict[str, int] = {}
     if kept is not None:
         con.execute(_near_kept(kept))
+        changed = {str(m): int(n) for m, n in con.rows(_decreasing_kept(kept))}
     for m in CUMULATIVE:
+        detail = f"cumulative {m} lower than the place's previous report (kept as reported)"
+        if kept is not None:
+            n = kept.old_counts.get(f"decreasing_{m}", 0) + changed.get(m, 0)
+            checks.append(Check(f"decreasing_{m}", "fact_covid", "warn", n, detail))
+            continue
+        # one query per series: one query over all of them took the full mirror 0.35 s, not
+        # 0.27 s (the window sorts more rows at once)
         check(f"decreasing_{m}", "fact_covid", "warn",
-              _decreasing_kept(m, kept) if kept is not None else
               f"SELECT count(*) FROM (SELECT {m} AS v, lag({m}) OVER (PARTITION BY region_key "
               f"ORDER BY date_key) AS prev FROM star.fact_covid WHERE {m} IS NOT NULL) d "
-              "WHERE v < prev",
-              f"cumulative {m} lower than the place's previous report (kept as reported)")
+              "WHERE v < prev", detail)
     check("hospital_without_region", "dim_hospital", "warn",
           "SELECT count(*) FROM star.dim_hospital WHERE region_key IS NULL",
           "hospitals with no county FIPS (kept, region_key NULL)")
