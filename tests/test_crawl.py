@@ -157,3 +157,29 @@ def test_bad_columns_name_the_checked_columns(tmp_path: Path, checked: object,
                                   ).fetchone() == (301, 300, 300)
     finally:
         engine.close()
+
+
+def test_deferred_views_are_created_when_first_read(tmp_path: Path) -> None:
+    """The transform's engine binds no view until a statement reads it (each view's binding
+    cost a new day milliseconds, and it reads one), and reads the same rows then."""
+    from covidlake.engines.duckdb import DuckDBEngine
+    from covidlake.sources import SourceTable
+    from covidlake.transform.runner import DuckDBRunner
+
+    lake = open_store(str(tmp_path / "lake"))
+    lake.put("raw/t/part-0.csv", b"a,b\n1,x\n2,y\n")
+    lake.put("raw/u/part-0.csv", b"c\n3\n")
+    catalog = open_catalog("embedded", lake)
+    crawl(lake, catalog, (SourceTable("t", "t/", "generated"), SourceTable("u", "u/", "g")))
+    engine = DuckDBEngine(lake, catalog, named=False, deferred=True)
+    try:
+        views = "SELECT view_name FROM duckdb_views() WHERE schema_name = 'src' ORDER BY 1"
+        assert engine.con.execute(views).fetchall() == []
+        runner = DuckDBRunner(engine.con, engine.src_views)
+        assert runner.rows('SELECT sum(a), string_agg(b, \'\' ORDER BY b) FROM src."t"') \
+            == [(3, "xy")]
+        assert engine.con.execute(views).fetchall() == [("t",)]
+        runner.stage('CREATE TABLE stage.u AS SELECT c FROM src."u"')
+        assert engine.con.execute(views).fetchall() == [("t",), ("u",)]
+    finally:
+        engine.close()

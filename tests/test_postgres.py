@@ -177,3 +177,26 @@ def test_a_new_day_in_postgres_equals_a_full_load(sample_run: Done, pg_url: str,
     finally:
         pg.close()
         duck.close()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_relations_name_the_loaded_tables_and_views(sample_run: Done, pg_url: str,
+                                                    kind: str) -> None:
+    """What load asks before a no-op or a by-day load (are the analyst views there?)."""
+    from covidlake.transform.model import SCHEMA
+    from covidlake.views import VIEWS
+
+    url = str(sample_run.warehouse) if kind == "duckdb" else pg_url
+    if kind == "postgresql":
+        target = open_warehouse(pg_url)
+        try:
+            load(open_store(str(sample_run.lake)), target, "relations-test")
+        finally:
+            target.close()
+    warehouse = open_warehouse(url, read_only=kind == "duckdb")
+    try:
+        names = warehouse.relations(SCHEMA)
+        assert {*STAR, "load_history", *(v.name for v in VIEWS)} <= names
+        assert warehouse.relations("no_such_schema") == set()
+    finally:
+        warehouse.close()

@@ -56,8 +56,7 @@ def plan(manifest: StarManifest, lake: ObjectStore, caps: Capabilities
 
 def missing_views(warehouse: Warehouse) -> list[str]:
     """The analyst views a warehouse lacks (one loaded by an older covidlake has none)."""
-    have = set(warehouse.query("SELECT table_name FROM information_schema.tables "
-                               f"WHERE table_schema = '{SCHEMA}'").column(0).to_pylist())
+    have = warehouse.relations(SCHEMA)
     return [v.name for v in VIEWS if v.name not in have]
 
 

@@ -58,8 +58,8 @@ def _engine(kind: str, lake: ObjectStore, catalog: Any,
         return spark, spark.runner, None
     if kind != "duckdb":
         raise CovidlakeError(f"transform cannot run on engine {kind!r}", hint="duckdb or spark")
-    engine = DuckDBEngine(lake, catalog, only=only, named=False, checked=READS)
-    return engine, DuckDBRunner(engine.con), engine.con
+    engine = DuckDBEngine(lake, catalog, only=only, named=False, checked=READS, deferred=True)
+    return engine, DuckDBRunner(engine.con, engine.src_views), engine.con
 
 
 def _collect(runner: Any) -> Any:
@@ -101,13 +101,16 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
     elif current is not None:
         log.info(f"transform: full rebuild ({why})")
 
-    def cache(con: Any) -> incremental.StageCache | None:  # a DuckDB run's staged sources
-        return None if con is None else incremental.StageCache(lake, con, catalog,
-                                                                reuse=not settings.force)
+    def cache(engine: Any, con: Any) -> incremental.StageCache | None:
+        """A DuckDB run's staged sources."""
+        if con is None:
+            return None
+        return incremental.StageCache(lake, con, catalog, engine.src_views,
+                                      reuse=not settings.force)
 
     engine, runner, con = _engine(settings.engine, lake, catalog,
                                   {incremental.DAILY: chosen.new_files} if chosen else None)
-    staged = cache(con)
+    staged = cache(engine, con)
     try:
         with run.stage("transform") as st:
             try:
@@ -118,7 +121,7 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                 engine.close()
                 chosen = None
                 engine, runner, con = _engine(settings.engine, lake, catalog)
-                staged = cache(con)
+                staged = cache(engine, con)
                 result = build(runner, catalog, None, lake, staged)
             st.detail = {"engine": settings.engine,
                          "mode": "incremental" if chosen else "full",

@@ -16,12 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import zip_longest
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from covidlake.catalog import Dialect
 from covidlake.errors import SourceError
+
+if TYPE_CHECKING:  # imported where used: a lake of text files needs no PyArrow
+    import pyarrow as pa
 
 HEAD_BYTES = 256 * 1024
 SNIFF_CHARS = 64 * 1024
@@ -71,6 +72,8 @@ def _gunzip_head(key: str, data: bytes) -> bytes:
 
 
 def _arrow_type(t: pa.DataType) -> str:
+    import pyarrow as pa
+
     if pa.types.is_integer(t):
         return "BIGINT"
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
@@ -94,6 +97,9 @@ def classify(key: str, data: bytes) -> Classified:
         if compression:
             raise SourceError(f"{key}: gzip-compressed Parquet is not supported",
                               hint="Parquet compresses inside; store the .parquet file as is")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         try:
             schema = pq.read_schema(pa.BufferReader(data))
         except (pa.ArrowInvalid, OSError) as exc:

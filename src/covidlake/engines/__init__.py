@@ -6,13 +6,14 @@ An engine exposes every catalog table as a relation of the same name, and intern
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from covidlake.catalog import Catalog
 from covidlake.errors import ConfigError
 from covidlake.store import ObjectStore
+
+if TYPE_CHECKING:  # imported where used: the run path needs no PyArrow
+    import pyarrow as pa
 
 
 class Engine(Protocol):

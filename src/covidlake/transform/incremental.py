@@ -300,18 +300,15 @@ class StageCache:
     its files again.
     """
 
-    def __init__(self, lake: ObjectStore, con: Any, catalog: Catalog, reuse: bool = True
-                 ) -> None:
+    def __init__(self, lake: ObjectStore, con: Any, catalog: Catalog, views: dict[str, str],
+                 reuse: bool = True) -> None:
         self.lake, self.con, self.catalog, self.reuse = lake, con, catalog, reuse
-        self.views: dict[str, str] = {}  # src.<table> -> its SQL
+        self.views = views  # table -> the SQL of its view src.<table>
         self.keys: dict[str, str] = {}  # table -> the key of its copy
         self.restored: list[str] = []  # tables staged from their copies
         self.missing: list[str] = []  # tables staged from their files, to save
 
     def _key(self, name: str, sql: str) -> str:
-        if not self.views:  # at once: DuckDB writes out every view's SQL for each query
-            self.views = dict(self.con.execute("SELECT view_name, sql FROM duckdb_views() "
-                                               "WHERE schema_name = 'src'").fetchall())
         table = self.catalog.get(name)
         shas = sorted(f.sha256 for f in table.files.values()) if table else []
         # the versions too: another DuckDB may read the same files differently

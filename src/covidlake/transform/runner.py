@@ -3,12 +3,14 @@ executes it on one engine (DuckDB here, Spark in engines/spark.py, which transpi
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
-import pyarrow as pa
 
 from covidlake.lakesql import ident, lit, value
+
+if TYPE_CHECKING:  # imported where used: the run path needs no PyArrow
+    import pyarrow as pa
 
 
 class SqlRunner(Protocol):
@@ -44,12 +46,21 @@ class SqlRunner(Protocol):
 class DuckDBRunner:
     row_id = None
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection,
+                 views: dict[str, str] | None = None) -> None:
+        """`views`: source table -> the CREATE VIEW of src.<table>, created when a statement
+        first names it (DuckDBEngine(deferred=True))."""
         self.con = con
+        self.views = {f"src.{ident(name)}": ddl for name, ddl in (views or {}).items()}
         for schema in ("stage", "star", "ref", "prev"):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
+    def _bind(self, sql: str) -> None:
+        for name in [n for n in self.views if n in sql]:
+            self.con.execute(self.views.pop(name))
+
     def stage(self, sql: str) -> None:
+        self._bind(sql)
         # The connection may reorder rows (duck.connect), which lets big joins and sorts
         # spill; the staging keeps the order, so that rowid follows each file's rows (on the
         # scale set: +0.5 s, against -2 s for a numbering window).
@@ -62,9 +73,11 @@ class DuckDBRunner:
             self.con.execute(f"SET preserve_insertion_order = {str(bool(keep)).lower()}")
 
     def execute(self, sql: str) -> None:
+        self._bind(sql)
         self.con.execute(sql)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        self._bind(sql)
         return self.con.execute(sql).fetchall()
 
     def create_table(self, name: str, columns: list[tuple[str, str]],

@@ -7,15 +7,16 @@ DDL with those capabilities and hands the backend a plan to apply atomically.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
-
-import pyarrow as pa
 
 from covidlake.errors import ConfigError
 from covidlake.export import TableExport, month_suffix
 from covidlake.lakesql import ints
 from covidlake.transform.model import StarTable
+
+if TYPE_CHECKING:  # imported where used: the run path needs no PyArrow
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class Warehouse(Protocol):
 
     def loaded_version(self, schema: str) -> str | None:
         """The star version of the last successful load, or None."""
+        ...
+
+    def relations(self, schema: str) -> set[str]:
+        """The names of the schema's tables and views."""
         ...
 
     def load(self, schema: str, tables: list[LoadTable], version: str, run_id: str) -> None:

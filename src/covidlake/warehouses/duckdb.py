@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from covidlake.duck import quiet
 from covidlake.errors import LoadError, QueryError
@@ -28,6 +27,9 @@ from covidlake.transform.model import FACT
 from covidlake.views import VIEWS, render
 from covidlake.warehouses import Capabilities, LoadTable, replace_days_sql
 from covidlake.warehouses.ddl import create_table, key_comments
+
+if TYPE_CHECKING:  # imported where used: the run path needs no PyArrow
+    import pyarrow as pa
 
 
 def _files(t: LoadTable) -> str:
@@ -66,6 +68,12 @@ class DuckDBWarehouse:
         row = self.con.execute(f"SELECT star_version FROM {schema}.{HISTORY} "
                                "ORDER BY loaded_at DESC LIMIT 1").fetchone()
         return row[0] if row else None
+
+    def relations(self, schema: str) -> set[str]:
+        # as Python values: an Arrow result would import PyArrow into every load (0.03 s)
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            [schema]).fetchall()}
 
     @contextmanager
     def _atomic(self, schema: str, tables: list[LoadTable], version: str,

@@ -112,6 +112,10 @@ class SqlWarehouse:
                           "ORDER BY loaded_at DESC LIMIT 1")
         return last.column(0)[0].as_py() if last.num_rows else None
 
+    def relations(self, schema: str) -> set[str]:
+        return set(self.query("SELECT table_name FROM information_schema.tables "
+                              f"WHERE table_schema = '{schema}'").column(0).to_pylist())
+
     # -- the load ---------------------------------------------------------------------------
     def _record(self, cur: Any, schema: str, tables: list[LoadTable], version: str,
                 run_id: str) -> None:
