@@ -67,15 +67,16 @@ def load(lake: ObjectStore, warehouse: Warehouse, run_id: str, *, force: bool = 
         raise LoadError(f"no star schema in {lake.url} (star/_manifest.json is missing)",
                         hint="run `covidlake transform` first")
     rows = {t.name: t.rows for t in manifest.tables}
-    if (not force and warehouse.loaded_version(SCHEMA) == manifest.version
-            and not missing_views(warehouse)):
+    # what the warehouse holds, asked once: a loaded version with every analyst view
+    loaded = None if force else warehouse.loaded_version(SCHEMA)
+    if loaded is not None and missing_views(warehouse):
+        loaded = None
+    if loaded == manifest.version:
         log.info(f"load: {warehouse.url} already has star version {manifest.version}")
         return LoadResult(manifest.version, False, rows)
     delta = manifest.delta  # the fact days to replace, if the warehouse holds its base
-    days = (delta["fact_date_keys"] if delta is not None and not force
-            and warehouse.capabilities.replaces_days
-            and warehouse.loaded_version(SCHEMA) == delta["base"]
-            and not missing_views(warehouse) else None)
+    days = (delta["fact_date_keys"] if delta is not None and loaded == delta["base"]
+            and warehouse.capabilities.replaces_days else None)
     # in a by-day load, the tables whose files are the base's: they hold the same rows already
     unchanged = set(delta.get("unchanged", [])) if delta is not None else set()
     with plan(manifest, lake, warehouse.capabilities) as tables:

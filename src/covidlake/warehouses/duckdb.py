@@ -60,10 +60,7 @@ class DuckDBWarehouse:
                             hint="is another covidlake process using it?") from exc
 
     def loaded_version(self, schema: str) -> str | None:
-        exists = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
-            "table_name = ?", [schema, HISTORY]).fetchone()[0]
-        if not exists:
+        if HISTORY not in self.relations(schema):
             return None
         row = self.con.execute(f"SELECT star_version FROM {schema}.{HISTORY} "
                                "ORDER BY loaded_at DESC LIMIT 1").fetchone()

@@ -104,9 +104,7 @@ class SqlWarehouse:
         return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
 
     def loaded_version(self, schema: str) -> str | None:
-        found = self.query("SELECT count(*) AS n FROM information_schema.tables "
-                           f"WHERE table_schema = '{schema}' AND table_name = '{HISTORY}'")
-        if not found.column("n")[0].as_py():
+        if HISTORY not in self.relations(schema):
             return None
         last = self.query(f"SELECT star_version FROM {schema}.{HISTORY} "
                           "ORDER BY loaded_at DESC LIMIT 1")
