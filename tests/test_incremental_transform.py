@@ -49,42 +49,52 @@ def _manifest(lake: Path) -> dict:
     return json.loads((lake / "star/_manifest.json").read_text())
 
 
-def _held_out(tmp: Path, day: str) -> tuple[Path, Path, Path, Path]:
-    """The sample without `day`, run into a lake and warehouse: (src, lake, wh, the day)."""
+def _held_out(tmp: Path, *days: str) -> tuple[Path, Path, Path, Path]:
+    """The sample without `days`, run into a lake and warehouse: (src, lake, wh, the folder
+    the days were moved to)."""
     src = tmp / "src"
     shutil.copytree(bundled_sample(), src)
-    held = tmp / day
-    shutil.move(src / JHU / day, held)
+    held = tmp / "held"
+    held.mkdir()
+    for day in days:
+        shutil.move(src / JHU / day, held / day)
     lake, wh = tmp / "lake", tmp / "wh.duckdb"
     _run(src, lake, wh)
     return src, lake, wh, held
 
 
-@pytest.mark.parametrize(("day", "keys_kept"), [
-    ("08-26-2020.csv", False),  # the last day names places no other day does: keys shift
-    ("03-13-2020.csv", True),   # a day in the middle, every place known: the load replaces it
+def _restore(held: Path, src: Path) -> None:
+    for path in held.iterdir():
+        shutil.move(path, src / JHU / path.name)
+
+
+@pytest.mark.parametrize(("days", "keys_kept"), [
+    (["08-26-2020.csv"], False),  # the last day names places no other day does: keys shift
+    (["03-13-2020.csv"], True),   # a day in the middle, every place known: the load replaces it
+    # three months at once: the export writes them from the kept rows and the new ones
+    (["02-15-2020.csv", "03-28-2020.csv", "05-29-2020.csv"], True),
 ])
-def test_a_new_day_equals_a_full_rebuild(sample_run: Done, tmp_path: Path, day: str,
+def test_a_new_day_equals_a_full_rebuild(sample_run: Done, tmp_path: Path, days: list[str],
                                          keys_kept: bool) -> None:
-    src, lake, wh, held = _held_out(tmp_path, day)
+    src, lake, wh, held = _held_out(tmp_path, *days)
     months = {p.name: p.stat().st_mtime_ns for p in (lake / "star/fact_covid").iterdir()}
-    shutil.move(held, src / JHU / day)
+    _restore(held, src)
     _run(src, lake, wh)
 
-    # the export rewrote the new day's month (or, keys shifted, every month it must) and left
+    # the export rewrote the new days' months (or, keys shifted, every month it must) and left
     # the other months' files as they were
-    touched = f"fact_covid-{day[6:10]}-{day[:2]}."
+    touched = tuple(f"fact_covid-{day[6:10]}-{day[:2]}." for day in days)
     after = {p.name: p.stat().st_mtime_ns for p in (lake / "star/fact_covid").iterdir()}
-    assert set(after) == set(months) | {touched + "parquet", touched + "csv"}
+    assert set(after) == set(months) | {t + ext for t in touched for ext in ("parquet", "csv")}
     kept = {n for n in months if after[n] == months[n]}
     if keys_kept:
         assert kept == {n for n in months if not n.startswith(touched)}
     transform = _stage(lake, "transform")
     assert transform["detail"]["mode"] == "incremental"
-    assert transform["detail"]["new_files"] == [f"raw/{JHU}/{day}"]
+    assert transform["detail"]["new_files"] == [f"raw/{JHU}/{day}" for day in days]
     # the other sources were staged from the copies the first run saved
     assert transform["detail"]["staged_from_copies"] == [t for t in NEEDS if t != "enigma_jhu"]
-    assert _stage(lake, "crawl")["detail"]["files_read"] == 1
+    assert _stage(lake, "crawl")["detail"]["files_read"] == len(days)
     new, full = _manifest(lake), _manifest(sample_run.lake)
     assert new["version"] == full["version"]
     assert new["tables"] == full["tables"]
@@ -133,7 +143,7 @@ def _new_state_name(src: Path) -> None:
 def test_anything_else_rebuilds_fully(tmp_path: Path, change, changed: str | None,  # noqa: ANN001
                                       extra: tuple[str, ...], why: str) -> None:
     src, lake, wh, held = _held_out(tmp_path, "08-26-2020.csv")
-    shutil.move(held, src / JHU / held.name)
+    _restore(held, src)
     if change is not None:
         change(src)
     _run(src, lake, wh, *extra)
@@ -167,7 +177,7 @@ def test_a_stale_or_broken_state_is_not_used(tmp_path: Path, doc, why: str) -> N
     state = lake / "_state/transform/state.json"
     new = doc(json.loads(state.read_text()))
     state.write_text(new if isinstance(new, str) else json.dumps(new))
-    shutil.move(held, src / JHU / held.name)
+    _restore(held, src)
     _run(src, lake, wh)
     detail = _stage(lake, "transform")["detail"]
     assert detail["mode"] == "full"
@@ -178,7 +188,7 @@ def test_a_stale_or_broken_state_is_not_used(tmp_path: Path, doc, why: str) -> N
 def test_a_warehouse_at_another_version_is_loaded_in_full(sample_run: Done,
                                                           tmp_path: Path) -> None:
     src, lake, wh, held = _held_out(tmp_path, "03-13-2020.csv")
-    shutil.move(held, src / JHU / held.name)
+    _restore(held, src)
     other = tmp_path / "other.duckdb"  # never loaded: it does not hold the delta's base
     _run(src, lake, other)
     assert _manifest(lake)["delta"] is not None

@@ -204,3 +204,39 @@ def test_decreasing_on_new_days_counts_as_a_full_count(case: str, days: list[int
     for m in series:
         assert before[f"decreasing_{m}"] + changed.get(m, 0) == \
             con.execute(full.format(m=m, t="star.fact_covid")).fetchone()[0], m
+
+
+@pytest.mark.parametrize(("case", "days", "new"), _DECREASING_CASES,
+                         ids=[c[0] for c in _DECREASING_CASES])
+def test_row_checks_on_new_days_count_as_a_full_count(case: str, days: list[int],
+                                                      new: list[tuple]) -> None:
+    """quality._fact_counts near the new days (the old count, less the new days' failing
+    rows before, plus theirs now) against a full count, on the series above: `deaths` is
+    negative where confirmed is positive, a row of None has no measure at all."""
+    import duckdb
+
+    from covidlake.transform.model import MEASURES
+    from covidlake.transform.quality import FACT_ROW_CHECKS, Kept, _fact_counts
+    from covidlake.transform.runner import DuckDBRunner
+
+    def facts(series: list[tuple]) -> list[tuple]:
+        return [(d, r, v, None if v is None else -v) for r, points in series
+                for d, v in points.items()]
+
+    old = facts(_BEFORE)
+    now = [f for f in old if f[0] not in days] + facts(new)
+    con = duckdb.connect()
+    runner = DuckDBRunner(con)
+    others = ", ".join(f"CAST(NULL AS BIGINT) AS {m}" for m in MEASURES
+                       if m not in ("confirmed", "deaths"))
+    counts = {}
+    for name, rows in (("old", old), ("now", now)):
+        runner.create_table(f"stage.{name}", [
+            ("date_key", "INTEGER"), ("region_key", "INTEGER"), ("confirmed", "BIGINT"),
+            ("deaths", "BIGINT")], rows)
+        con.execute(f"CREATE OR REPLACE TABLE star.fact_covid AS SELECT *, {others} "
+                    f"FROM stage.{name}")
+        counts[name] = _fact_counts(runner, FACT_ROW_CHECKS, None)
+    con.execute(f"CREATE TABLE prev.old AS SELECT *, {others} FROM stage.old")
+    kept = _fact_counts(runner, FACT_ROW_CHECKS, Kept(days, "prev.old", counts["old"]))
+    assert kept == counts["now"]

@@ -116,7 +116,7 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
     result = TransformResult()
     if chosen is not None and lake is None:
         raise ValueError("an incremental transform reads the previous star from the lake")
-    from covidlake.transform.incremental import check_lookups, declare, keys_kept
+    from covidlake.transform.incremental import check_lookups, declare, keep_facts, keys_kept
 
     declare(runner, chosen, lake)  # type: ignore[arg-type]
     for name, needs in NEEDS.items():
@@ -137,11 +137,14 @@ def build(runner: SqlRunner, catalog: Catalog, chosen: Plan | None = None,
         except Exception as exc:  # the engine's own error classes
             raise CovidlakeError(f"transform step {script} failed: {exc}",
                                  hint="run with --debug for the traceback") from exc
+    held = False  # every place kept its region key (incremental only)
     if chosen is not None:
         check_lookups(runner)
+        held = keys_kept(runner)
+        keep_facts(runner, chosen, lake, held)  # type: ignore[arg-type]
     result.reconciliation = reconcile(runner, catalog, chosen.carried if chosen else None)
     kept = None
-    if chosen is not None and keys_kept(runner):
+    if chosen is not None and held:
         kept = Kept(chosen.date_keys, "prev.fact_keyed", {
             str(name): int(n) for name, n in runner.rows(
                 "SELECT check_name, failing_rows FROM prev.dq_results "

@@ -131,8 +131,9 @@ JOIN (SELECT p.place_id, k.region_key
 WHERE o.reason IS NULL;
 
 -- An incremental run recomputes the new days (prev.days) from the new JHU rows and the facts
--- the other sources gave those days before; the other days are kept as they were. On a full
--- run prev.fact and prev.days are empty. Unordered: the export sorts what it writes.
+-- the other sources gave those days before; the other days are added from the previous star
+-- afterwards (incremental.keep_facts). On a full run prev.fact and prev.days are empty.
+-- Unordered: the export sorts what it writes.
 -- A source gives a (day, place) one row at most (stage.superseded): so JHU's rows (nearly all
 -- of them) are joined to the other sources' rows, merged by day and place, instead of
 -- grouping every row. greatest() skips NULLs as max() does: the same result as one GROUP BY
@@ -172,17 +173,7 @@ FULL JOIN (
         FROM prev.fact p JOIN stage.region_keys k ON k.nk = p.nk
         WHERE p.date_key IN (SELECT date_key FROM prev.days))
     GROUP BY date_key, region_key
-) o ON o.date_key = j.date_key AND o.region_key = j.region_key
-UNION ALL
--- the kept days: their region keys mapped old -> new through the places (a small join)
-SELECT p.date_key, k.region_key, p.confirmed, p.deaths, p.recovered, p.active, p.nyt_cases,
-       p.nyt_deaths, p.positive, p.negative, p.hospitalized_currently, p.hospitalized,
-       p.hospitalized_discharged
-FROM prev.fact_keyed p
-JOIN (SELECT o.region_key AS old_key, n.region_key
-      FROM prev.region_keys o JOIN stage.region_keys n ON n.nk = o.nk) k
-  ON k.old_key = p.region_key
-WHERE p.date_key NOT IN (SELECT date_key FROM prev.days);
+) o ON o.date_key = j.date_key AND o.region_key = j.region_key;
 
 -- A full calendar. ISO weekday from the distance to a known Monday (2000-01-03), which
 -- every engine computes alike; names from the date format, not locale-dependent functions.
