@@ -47,6 +47,37 @@ def test_varchar_lengths_are_measured(sample_run: Done, dialect: str | None) -> 
     assert ("DOUBLE PRECISION" if dialect else "latitude DOUBLE") in sql
 
 
+# A table split in Parquet files (rows of each file: a value or None per column): the schema
+# from the files' footers must be the one a scan of the rows gives, or None where it cannot be.
+_PARTS = {
+    "a column NULL in one file only": ([[(1, 10)], [(2, None), (3, 30)]], True),
+    "no NULL anywhere": ([[(1, 10), (2, 20)], [(3, 30)]], True),
+    "all NULL in one column": ([[(1, None)], [(2, None)]], True),
+    "text: lengths need the rows": ([[(1, "a")], [(2, "bcd")]], False),
+}
+
+
+@pytest.mark.parametrize(("parts", "from_files"), _PARTS.values(), ids=list(_PARTS))
+def test_schema_from_parquet_footers_is_the_scanned_one(tmp_path: Path, parts: list,
+                                                        from_files: bool) -> None:
+    from covidlake.export import _schema, _schema_of_files
+
+    con = duckdb.connect()
+    kind = "VARCHAR" if isinstance(parts[0][0][1], str) else "BIGINT"
+    con.execute(f"CREATE TABLE t (k INTEGER NOT NULL, v {kind})")
+    uris = []
+    for i, rows in enumerate(parts):
+        con.executemany("INSERT INTO t VALUES (?, ?)", rows)
+        uris.append(str(tmp_path / f"part-{i}.parquet"))
+        keys = ", ".join(str(k) for k, _ in rows)
+        con.execute(f"COPY (SELECT * FROM t WHERE k IN ({keys})) TO '{uris[-1]}' "
+                    "(FORMAT parquet)")
+    from_footers = _schema_of_files(con, "t", uris)
+    assert (from_footers is not None) is from_files
+    if from_files:
+        assert from_footers == _schema(con, "t")
+
+
 def _copy(done: Done, dst: Path) -> tuple[Path, Path]:
     shutil.copytree(done.workdir, dst)
     return dst / "lake", dst / "wh.duckdb"

@@ -166,7 +166,12 @@ _DECREASING_CASES = [
     ("a first and a last day", [0, 9], [(1, {0: 6, 9: 1}), (3, {9: 1})]),
     ("a place only in the new days", [4, 5], [(4, {4: 3, 5: 1})]),
     ("a new day with no figures", [3], [(1, {3: None})]),
+    # after every old report: counted from each place's last report (its tail) alone
+    ("a day after every other", [9], [(1, {9: 8}), (2, {9: 1}), (3, {9: 1})]),
+    ("two days after, a place new", [9, 11], [(1, {9: 10, 11: 9}), (4, {11: 2}),
+                                              (2, {9: None, 11: 3})]),
 ]
+_FROM_TAILS = {"a day after every other", "two days after, a place new"}
 
 
 @pytest.mark.parametrize(("case", "days", "new"), _DECREASING_CASES,
@@ -176,7 +181,7 @@ def test_decreasing_on_new_days_counts_as_a_full_count(case: str, days: list[int
     import duckdb
 
     from covidlake.transform.model import MEASURES
-    from covidlake.transform.quality import Kept, _decreasing_kept, _near_kept
+    from covidlake.transform.quality import Kept, _decreasing_changes, tails_sql
     from covidlake.transform.runner import DuckDBRunner
 
     def facts(series: list[tuple]) -> list[tuple]:
@@ -198,12 +203,20 @@ def test_decreasing_on_new_days_counts_as_a_full_count(case: str, days: list[int
         con.execute(f"CREATE TABLE {name} AS SELECT *, {others} FROM {name}_")
     before = {f"decreasing_{m}": con.execute(full.format(m=m, t="prev.old")).fetchone()[0]
               for m in series}
-    kept = Kept(days, "prev.old", before)
-    runner.execute(_near_kept(kept))
-    changed = dict(runner.rows(_decreasing_kept(kept)))
+    con.execute(f"CREATE TABLE prev.tails AS {tails_sql('prev.old')}")
+    kept = Kept(days, "prev.old", before, "prev.tails")
+    changed = _decreasing_changes(runner, kept)
     for m in series:
         assert before[f"decreasing_{m}"] + changed.get(m, 0) == \
             con.execute(full.format(m=m, t="star.fact_covid")).fetchone()[0], m
+    # the tails alone, or the rows near the new days (which leave their bounds)
+    near = con.execute("SELECT count(*) FROM duckdb_tables() "
+                       "WHERE table_name = 'decreasing_bounds'").fetchone()[0]
+    assert near == (case not in _FROM_TAILS)
+    # the tails the next run starts from: as if counted from every fact row now
+    tails = "SELECT * FROM ({}) ORDER BY ALL"
+    assert con.execute(tails.format("SELECT * FROM stage.tails")).fetchall() == \
+        con.execute(tails.format(tails_sql("star.fact_covid"))).fetchall()
 
 
 @pytest.mark.parametrize(("case", "days", "new"), _DECREASING_CASES,

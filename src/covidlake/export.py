@@ -96,6 +96,28 @@ def _schema(con: duckdb.DuckDBPyConnection, table: str) -> list[ColumnSchema]:
             for c, n in zip(cols, nulls, strict=True)]
 
 
+def _schema_of_files(con: duckdb.DuckDBPyConnection, table: str, uris: list[str]
+                     ) -> list[ColumnSchema] | None:
+    """The schema of `table` from its Parquet files (`uris`, its rows split among them): the
+    types from the table, the NULLs from the files' footers, without reading a row (an
+    incremental run's fact is mostly the previous star's files: scanning them was a third
+    of its export on the scale set). None if a column is text (its lengths need the rows),
+    a footer lacks a null count or the files cannot be read here."""
+    cols = con.execute(f"DESCRIBE {table}").fetchall()
+    if not uris or any(c[1] == "VARCHAR" for c in cols):
+        return None
+    files = "[" + ", ".join(map(lit, uris)) + "]"
+    try:
+        nulls = {name: (n, unknown) for name, n, unknown in con.execute(
+            "SELECT path_in_schema, sum(stats_null_count), count(*) FILTER (WHERE "
+            f"stats_null_count IS NULL) FROM parquet_metadata({files}) GROUP BY 1").fetchall()}
+    except duckdb.Error:  # a connection that does not read the lake (a Spark run's)
+        return None
+    if any(c[0] not in nulls or nulls[c[0]][1] for c in cols):
+        return None
+    return [ColumnSchema(c[0], c[1], 0, bool(nulls[c[0]][0])) for c in cols]
+
+
 def inputs_fingerprint(catalog: Any, exclude: str = "") -> str:
     """What the star depends on: every table's schema and file checksums (but `exclude`'s),
     and the model (its SQL, reference maps and checks). Unchanged, the transform has nothing
@@ -214,7 +236,9 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
                     files[key] = digest
             rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             if name in BY_NAME:
-                exports.append(TableExport(name, rows, _schema(con, table), files))
+                schema = column and _schema_of_files(con, table, [
+                    lake.uri(k) for k in sorted(files) if k.endswith(".parquet")])
+                exports.append(TableExport(name, rows, schema or _schema(con, table), files))
             else:
                 rejects.update(files)
     if delta is not None and old is not None:

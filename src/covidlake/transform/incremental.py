@@ -14,7 +14,9 @@ same SQL):
 - prev.used: each place description's last day (the region rankings);
 - prev.fact: the previous star's facts by natural key, merged with the new JHU rows for the
   new days (the other days' rows are added after the model: keep_facts);
-- prev.rejects: the rows rejected before.
+- prev.rejects: the rows rejected before;
+- prev.tails: each place's last report of each cumulative series (quality.TAILS), from which
+  a day added after them counts its decreasing pairs.
 
 The state behind them is written to `_state/transform/` in the lake after each export, stamped
 with the star version it belongs to, with the US state lookups the kept rows were placed with
@@ -44,8 +46,8 @@ from covidlake.errors import CovidlakeError
 from covidlake.export import StarManifest, inputs_fingerprint, month_suffix
 from covidlake.lakesql import ints, lit
 from covidlake.store import ObjectStore
-from covidlake.transform.model import MEASURES
-from covidlake.transform.quality import FACT_SOURCES
+from covidlake.transform.model import CUMULATIVE, MEASURES
+from covidlake.transform.quality import FACT_SOURCES, TAILS, tails_sql
 from covidlake.transform.runner import SqlRunner
 
 DAILY = "enigma_jhu"  # the table whose files are days (obs_date from the file name)
@@ -72,6 +74,9 @@ PREV_TABLES: dict[str, list[tuple[str, str]]] = {
     "prev.fact_keyed": [("date_key", "INTEGER"), ("region_key", "INTEGER")]
     + [(m, "BIGINT") for m in MEASURES],
     "prev.region_keys": [("nk", "VARCHAR"), ("region_key", "INTEGER")],
+    # the previous star's last report of each series per place (quality.TAILS)
+    "prev.tails": [("region_key", "INTEGER")] + [
+        c for m in CUMULATIVE for c in ((f"d_{m}", "INTEGER"), (f"v_{m}", "BIGINT"))],
 }
 
 
@@ -156,7 +161,7 @@ class Plan:
 
 def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
     """An incremental plan, or None and why the transform must read everything."""
-    if not lake.exists(STATE_DOC):
+    if not lake.exists(STATE_DOC) or not lake.exists(STATE + "tails.parquet"):
         return None, "no state from an earlier transform"
     try:
         state = json.loads(lake.get(STATE_DOC))
@@ -198,10 +203,10 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
     rejects = lit(lake.uri(next(k for k in chosen.base.rejects if k.endswith(".parquet"))))
     quality = lit(lake.uri(next(k for k in chosen.base.table("dq_results").files
                                 if k.endswith(".parquet"))))
-    keys, used, pairs, by_name, abbr = (
+    keys, used, pairs, by_name, abbr, tails = (
         lit(lake.uri(STATE + n + ".parquet"))
         for n in ("region_keys", "used", "jhu_state_pairs", "us_state_by_name",
-                  "us_state_abbr"))
+                  "us_state_abbr", "tails"))
     days = ints(chosen.date_keys)
     sources = ", ".join(lit(s) for s in FACT_SOURCES)  # malformed lines are counted afresh
     measures = ", ".join(f"f.{m}" for m in MEASURES)
@@ -219,6 +224,7 @@ def declare(runner: SqlRunner, chosen: Plan | None, lake: ObjectStore) -> None:
         CREATE OR REPLACE VIEW prev.jhu_state_pairs AS SELECT * FROM read_parquet({pairs});
         CREATE OR REPLACE VIEW prev.us_state_by_name AS SELECT * FROM read_parquet({by_name});
         CREATE OR REPLACE VIEW prev.us_state_abbr AS SELECT * FROM read_parquet({abbr});
+        CREATE OR REPLACE VIEW prev.tails AS SELECT * FROM read_parquet({tails});
         CREATE OR REPLACE VIEW prev.rejects AS
         SELECT {', '.join(c for c, _ in _REJECT_COLUMNS)} FROM read_parquet({rejects})
         WHERE source_table IN ({sources}) AND raw_line IS NULL;
@@ -304,6 +310,10 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
             ("jhu_state_pairs", "SELECT name, fips FROM stage.jhu_state_pairs"),
             ("us_state_by_name", "SELECT * FROM stage.us_state_by_name"),
             ("us_state_abbr", "SELECT * FROM stage.us_state_abbr"),
+            # updated by the checks of an incremental run, else from every fact row
+            ("tails", f"SELECT * FROM {TAILS}" if con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'stage' AND "
+                "table_name = 'tails'").fetchone()[0] else tails_sql("star.fact_covid")),
         ):
             local = Path(tmp) / f"{name}.parquet"
             con.execute(f"COPY ({sql} ORDER BY ALL) TO {lit(str(local))} (FORMAT parquet)")

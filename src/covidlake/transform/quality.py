@@ -40,10 +40,84 @@ class Kept:
     days: list[int]
     old_fact: str
     old_counts: dict[str, int]
+    old_tails: str = "prev.tails"  # the previous star's TAILS
 
 
 BOUNDS = "stage.decreasing_bounds"
 NEAR = "stage.decreasing_near"
+# Each place's last report of each cumulative series (region_key, then d_<m>: its day, v_<m>:
+# its figure), saved with the state: a new day after every report of a series needs only
+# these to count its decreasing pairs, instead of every fact row (incremental.save).
+TAILS = "stage.tails"
+
+
+def tails_sql(facts: str) -> str:
+    """TAILS of the fact rows in `facts` (all of a star)."""
+    cols = ", ".join(f"max(date_key) FILTER (WHERE {m} IS NOT NULL) AS d_{m}, "
+                     f"arg_max({m}, date_key) FILTER (WHERE {m} IS NOT NULL) AS v_{m}"
+                     for m in CUMULATIVE)
+    return f"SELECT region_key, {cols} FROM {facts} GROUP BY region_key"
+
+
+def _long_tails(tails: str, where: str = "") -> str:
+    """TAILS as rows (region_key, m, date_key, v)."""
+    return " UNION ALL ".join(
+        f"SELECT region_key, '{m}' AS m, d_{m} AS date_key, v_{m} AS v FROM {tails} "
+        f"WHERE d_{m} IS NOT NULL{where.format(m=m)}" for m in CUMULATIVE)
+
+
+def _new_days_long(kept: Kept, measures: list[str] | tuple[str, ...] = CUMULATIVE) -> str:
+    """The new days' reports now, as rows (region_key, m, date_key, v)."""
+    return (f"SELECT region_key, m, date_key, v FROM (UNPIVOT (SELECT date_key, region_key, "
+            f"{', '.join(measures)} FROM star.fact_covid WHERE date_key IN ({ints(kept.days)})) "
+            f"ON {', '.join(measures)} INTO NAME m VALUE v)")
+
+
+def _tails_kept(kept: Kept) -> str:
+    """TAILS after an incremental build: each series' last report among the old tails (but
+    those on a new day, which the new day's row replaces) and the new days' reports."""
+    cols = ", ".join(f"max(date_key) FILTER (WHERE m = '{m}') AS d_{m}, "
+                     f"arg_max(v, date_key) FILTER (WHERE m = '{m}') AS v_{m}"
+                     for m in CUMULATIVE)
+    old = _long_tails(kept.old_tails, f" AND d_{{m}} NOT IN ({ints(kept.days)})")
+    return (f"CREATE OR REPLACE TABLE {TAILS} AS SELECT region_key, {cols} FROM ({old} "
+            f"UNION ALL {_new_days_long(kept)}) GROUP BY region_key")
+
+
+def _decreasing_tails(kept: Kept, measures: list[str]) -> str:
+    """decreasing_<m> less its old count, for series whose every old report came before the
+    first new day: the pairs that changed are each place's last old report (its tail) and
+    its new reports, in order (the new days held no report of m before, so no pair is lost)."""
+    tails = _long_tails(kept.old_tails, " AND '{m}' IN (" + ", ".join(
+        f"'{m}'" for m in measures) + ")")
+    return f"""
+        SELECT m, count(*) FROM (
+            SELECT m, v, lag(v) OVER (PARTITION BY m, region_key ORDER BY date_key) AS prev
+            FROM ({tails} UNION ALL {_new_days_long(kept, measures)}))
+        WHERE v < prev GROUP BY m"""
+
+
+def _decreasing_changes(con: SqlRunner, kept: Kept) -> dict[str, int]:
+    """Per cumulative m, decreasing_<m> now less before. A series whose new days' figures
+    are those it had before did not change. If each changed series has no old report on or
+    after the first new day (a day added at the end, as days come), its tails tell the
+    change; otherwise the fact rows near the new days do (_near_kept)."""
+    days, first = ints(kept.days), min(kept.days)
+    cols = ", ".join(
+        f"count(*) FILTER (WHERE n.{m} IS DISTINCT FROM o.{m}), "
+        f"coalesce((SELECT max(d_{m}) FROM {kept.old_tails}), 0) < {first}" for m in CUMULATIVE)
+    row = con.rows(
+        f"SELECT {cols} FROM (SELECT * FROM star.fact_covid WHERE date_key IN ({days})) n "
+        f"FULL JOIN (SELECT * FROM {kept.old_fact} WHERE date_key IN ({days})) o "
+        "ON o.date_key = n.date_key AND o.region_key = n.region_key")[0]
+    changed = [m for i, m in enumerate(CUMULATIVE) if row[2 * i]]
+    if all(row[2 * CUMULATIVE.index(m) + 1] for m in changed):
+        counts = dict(con.rows(_decreasing_tails(kept, changed))) if changed else {}
+    else:
+        con.execute(_near_kept(kept))
+        counts = dict(con.rows(_decreasing_kept(kept)))
+    con.execute(_tails_kept(kept))
+    return {str(m): int(n) for m, n in counts.items()}
 
 
 def _near_kept(kept: Kept) -> str:
@@ -280,8 +354,7 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
                             f"{m} < 0 (kept as reported)"))
     changed: dict[str, int] = {}
     if kept is not None:
-        con.execute(_near_kept(kept))
-        changed = {str(m): int(n) for m, n in con.rows(_decreasing_kept(kept))}
+        changed = _decreasing_changes(con, kept)
     for m in CUMULATIVE:
         detail = f"cumulative {m} lower than the place's previous report (kept as reported)"
         if kept is not None:
