@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -174,33 +175,45 @@ _DECREASING_CASES = [
 _FROM_TAILS = {"a day after every other", "two days after, a place new"}
 
 
+def _old_and_now(days: list[int], new: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """The fact rows (date_key, region_key, confirmed, deaths) before and after the new days."""
+    def facts(series: list[tuple]) -> list[tuple]:
+        return [(d, r, v, None if v is None else -v) for r, points in series
+                for d, v in points.items()]
+
+    old = facts(_BEFORE)
+    return old, [f for f in old if f[0] not in days] + facts(new)
+
+
+def _fact_table(runner: Any, name: str, rows: list[tuple]) -> None:
+    """`name` as a fact table of `rows`, its other measures NULL."""
+    from covidlake.transform.model import MEASURES
+
+    others = [m for m in MEASURES if m not in ("confirmed", "deaths")]
+    runner.create_table(name, [("date_key", "INTEGER"), ("region_key", "INTEGER"),
+                               ("confirmed", "BIGINT"), ("deaths", "BIGINT")]
+                        + [(m, "BIGINT") for m in others],
+                        [row + (None,) * len(others) for row in rows])
+
+
 @pytest.mark.parametrize(("case", "days", "new"), _DECREASING_CASES,
                          ids=[c[0] for c in _DECREASING_CASES])
 def test_decreasing_on_new_days_counts_as_a_full_count(case: str, days: list[int],
                                                        new: list[tuple]) -> None:
     import duckdb
 
-    from covidlake.transform.model import MEASURES
     from covidlake.transform.quality import Kept, _decreasing_changes, tails_sql
     from covidlake.transform.runner import DuckDBRunner
 
-    def facts(series: list[tuple]) -> list[tuple]:
-        return [(d, r, v, None if v is None else -v) for r, points in series
-                for d, v in points.items()]
-
-    old = facts(_BEFORE)
-    now = [f for f in old if f[0] not in days] + facts(new)
+    old, now = _old_and_now(days, new)
     con = duckdb.connect()
     runner = DuckDBRunner(con)
     series = ("confirmed", "deaths")
-    others = ", ".join(f"CAST(NULL AS BIGINT) AS {m}" for m in MEASURES if m not in series)
     full = ("SELECT count(*) FROM (SELECT {m} AS v, lag({m}) OVER (PARTITION BY "
             "region_key ORDER BY date_key) AS prev FROM {t} WHERE {m} IS NOT NULL) "
             "WHERE v < prev")
-    for name, rows in (("prev.old", old), ("star.fact_covid", now)):
-        runner.create_table(name + "_", [("date_key", "INTEGER"), ("region_key", "INTEGER"),
-                                         ("confirmed", "BIGINT"), ("deaths", "BIGINT")], rows)
-        con.execute(f"CREATE TABLE {name} AS SELECT *, {others} FROM {name}_")
+    _fact_table(runner, "prev.old", old)
+    _fact_table(runner, "star.fact_covid", now)
     before = {f"decreasing_{m}": con.execute(full.format(m=m, t="prev.old")).fetchone()[0]
               for m in series}
     con.execute(f"CREATE TABLE prev.tails AS {tails_sql('prev.old')}")
@@ -228,28 +241,15 @@ def test_row_checks_on_new_days_count_as_a_full_count(case: str, days: list[int]
     negative where confirmed is positive, a row of None has no measure at all."""
     import duckdb
 
-    from covidlake.transform.model import MEASURES
     from covidlake.transform.quality import FACT_ROW_CHECKS, Kept, _fact_counts
     from covidlake.transform.runner import DuckDBRunner
 
-    def facts(series: list[tuple]) -> list[tuple]:
-        return [(d, r, v, None if v is None else -v) for r, points in series
-                for d, v in points.items()]
-
-    old = facts(_BEFORE)
-    now = [f for f in old if f[0] not in days] + facts(new)
-    con = duckdb.connect()
-    runner = DuckDBRunner(con)
-    others = ", ".join(f"CAST(NULL AS BIGINT) AS {m}" for m in MEASURES
-                       if m not in ("confirmed", "deaths"))
+    old, now = _old_and_now(days, new)
+    runner = DuckDBRunner(duckdb.connect())
     counts = {}
     for name, rows in (("old", old), ("now", now)):
-        runner.create_table(f"stage.{name}", [
-            ("date_key", "INTEGER"), ("region_key", "INTEGER"), ("confirmed", "BIGINT"),
-            ("deaths", "BIGINT")], rows)
-        con.execute(f"CREATE OR REPLACE TABLE star.fact_covid AS SELECT *, {others} "
-                    f"FROM stage.{name}")
+        _fact_table(runner, "star.fact_covid", rows)
         counts[name] = _fact_counts(runner, FACT_ROW_CHECKS, None)
-    con.execute(f"CREATE TABLE prev.old AS SELECT *, {others} FROM stage.old")
+    _fact_table(runner, "prev.old", old)
     kept = _fact_counts(runner, FACT_ROW_CHECKS, Kept(days, "prev.old", counts["old"]))
     assert kept == counts["now"]
