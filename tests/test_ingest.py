@@ -104,3 +104,14 @@ def test_unchanged_objects_are_not_read(source: Path, tmp_path: Path, monkeypatc
     assert (len(source_reads()) > 1) is verify  # without verify only a changed one is read
     again = ingest(str(source), lake)  # the version seen is remembered: nothing read now
     assert again.copied == 0
+
+
+def test_an_object_missing_from_the_lake_is_copied_again(source: Path, tmp_path: Path) -> None:
+    """The manifest says it was copied; the lake's listing says it is gone: copy it again."""
+    lake = open_store(str(tmp_path / "lake"))
+    ingest(str(source), lake)
+    key = "raw/static-datasets/csv/state-abv/states_abv.csv"
+    (tmp_path / "lake" / key).unlink()
+    result = ingest(str(source), lake)
+    assert result.copied == 1
+    assert lake.exists(key)

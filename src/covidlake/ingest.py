@@ -80,24 +80,39 @@ def ingest(source_url: str, lake: ObjectStore, tables: tuple[SourceTable, ...] =
     stats = {t.name: TableIngest(t.name) for t in tables}
     changed = False
 
-    def fetch(obj: Any) -> tuple[str, int, str]:
-        """Copy one object unless the lake has it: ("kept" (not read), "same" (read, same
-        bytes) or "copied", bytes, sha256). On threads: reading, hashing and writing
-        release the GIL (the scale set's 1,152 files: 1.5 s on one)."""
+    # what the lake holds, in one listing (S3: a request per 1,000 keys, not one per object)
+    present = {o.key for o in lake.list("raw/")} if manifest else set()
+
+    def kept(obj: Any) -> tuple[str, int, str] | None:
+        """("kept", bytes, sha256) if the lake has the object as its source is now: the same
+        size and version as when it was copied; else None (read it)."""
         key = "raw/" + obj.key
         old = manifest.get(key)
         if (not verify and old and obj.version and old.source_version == obj.version
-                and old.bytes == obj.size and lake.exists(key)):
+                and old.bytes == obj.size and key in present):
             return "kept", old.bytes, old.sha256
+        return None
+
+    def fetch(obj: Any) -> tuple[str, int, str]:
+        """Copy one object unless the lake has those bytes: ("same" (read, same bytes) or
+        "copied", bytes, sha256). On threads: reading, hashing and writing release the GIL
+        (the scale set's 1,152 files: 1.5 s on one)."""
+        key = "raw/" + obj.key
+        old = manifest.get(key)
         data = source.get(obj.key)
         digest = hashlib.sha256(data).hexdigest()
-        if old and old.sha256 == digest and lake.exists(key):
+        if old and old.sha256 == digest and key in present:
             return "same", len(data), digest
         lake.put(key, data)
         return "copied", len(data), digest
 
     with ThreadPoolExecutor(COPIERS) as pool:
-        done = pool.map(fetch, [obj for _, obj in work])
+        # the objects to read go to the threads; the others are known here (a task each cost
+        # the 10x set's no-op 0.3 s)
+        known = [kept(obj) for _, obj in work]
+        reads = iter(pool.map(fetch, [obj for (_, obj), k in zip(work, known, strict=True)
+                                      if k is None]))
+        done = (k if k is not None else next(reads) for k in known)
         for (table, obj), (outcome, size, digest) in log.track(
                 zip(work, done, strict=True), "ingest", total=len(work)):
             key = "raw/" + obj.key

@@ -42,6 +42,7 @@ def stage_crawl(settings: Settings, lake: ObjectStore, run: Run) -> None:
         catalog = open_catalog(settings.catalog, lake)
         result = crawl(lake, catalog, on_schema_change=settings.on_schema_change,
                        overrides=read_overrides(settings.schema_overrides))
+        run.catalog = catalog
         st.rows_out = {t.name: t.rows for t in catalog.tables()}
         st.detail = {"files_read": result.files_read, "files_unchanged": result.files_reused,
                      "schema_changes": result.changes, "files_left_out": result.excluded}
@@ -77,7 +78,7 @@ def _collect(runner: Any) -> Any:
 
 
 def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> TransformResult | None:
-    catalog = open_catalog(settings.catalog, lake)
+    catalog = run.catalog or open_catalog(settings.catalog, lake)
     run.record.catalog_version = catalog.version
     fingerprint = inputs_fingerprint(catalog)
     current = StarManifest.read(lake)

@@ -194,7 +194,7 @@ def merge(stats: Sequence[list[Any]]) -> dict[str, Any]:
     """Per-file statistics of one column, summed over files."""
     out: dict[str, Any] = {}
     for i, name in enumerate(STAT_NAMES):
-        values = [s[i] for s in stats if s[i] is not None]
+        values = [v for s in stats if (v := s[i]) is not None]
         if name == "max_length":
             out[name] = max(values, default=0)
         elif name in ("min", "num_min"):
@@ -211,13 +211,19 @@ def dominant_formats(per_file: Sequence[list[Any]]) -> set[str]:
     format seen only in a stray value of a file written in another is not accepted (that
     value is counted as bad instead)."""
     out: set[str] = set()
-    for kind, formats in (("date", DATE_FORMATS), ("ts", TIMESTAMP_FORMATS)):
+    for slots in _FORMAT_SLOTS:
         for stats in per_file:
-            counts = {f: stats[STAT_NAMES.index(f"{kind}:{f}")] or 0 for f in formats}
-            best = max(counts.values(), default=0)
+            counts = [stats[i] or 0 for _, i in slots]
+            best = max(counts, default=0)
             if best:
-                out |= {f for f, n in counts.items() if n == best}
+                out.update(f for (f, _), n in zip(slots, counts, strict=True) if n == best)
     return out
+
+
+# (format, its index in STAT_NAMES), dates then timestamps: looked up once, not per file
+# (10x set: 11,430 files' statistics per column, 1.6M lookups in a no-op crawl)
+_FORMAT_SLOTS = tuple([(f, STAT_NAMES.index(f"{kind}:{f}")) for f in formats]
+                      for kind, formats in (("date", DATE_FORMATS), ("ts", TIMESTAMP_FORMATS)))
 
 
 def decide(name: str, s: dict[str, Any], accepted: set[str] | None = None

@@ -35,14 +35,18 @@ class LocalStore:
         found = []
         for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            # keys as strings, once per folder: a Path per file was most of a no-op's
+            # listing (10x set: 11,439 objects, listed three times)
+            folder = os.path.relpath(dirpath, self.root)
+            folder = "" if folder == "." else folder.replace(os.sep, "/") + "/"
             for name in filenames:
                 if name.startswith(".") or name.endswith(".tmp"):
                     continue
-                path = Path(dirpath) / name
-                key = path.relative_to(self.root).as_posix()
+                key = folder + name
                 if key.startswith(prefix):
+                    path = os.path.join(dirpath, name)
                     try:
-                        st = path.stat()
+                        st = os.stat(path)
                     except OSError as exc:
                         raise StoreError(f"cannot read {path}: {exc.strerror}",
                                          hint="check the file exists and is readable") from exc
