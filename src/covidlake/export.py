@@ -157,12 +157,6 @@ def _write(con: duckdb.DuckDBPyConnection, tmp: str, key: str, query: str, optio
     return key, local, _sha256(local)
 
 
-def _is_view(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(con.execute(f"SELECT count(*) FROM duckdb_views() WHERE schema_name = "
-                            f"{lit(schema)} AND view_name = {lit(name)}").fetchone()[0])
-
-
 def month_suffix(yyyymm: int) -> str:
     """What a month's file adds to its table's name: 202003 -> '-2020-03'."""
     return f"-{yyyymm // 100:04d}-{yyyymm % 100:02d}"
@@ -216,9 +210,9 @@ def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "
                     reused += 2
                 else:
                     todo.append((stem, where, keys))
-            # sorted once, each month's scan reads its row groups only (not a view: the fact
-            # of an incremental run, one month to write)
-            if len(todo) > 2 and not _is_view(con, table):
+            # a full export: sorted once, each month's scan reads its row groups only (a delta
+            # writes its few months from the view incremental.keep_facts made)
+            if touched is None and len(todo) > 2:
                 sorted_ = f"{table}__sorted"
                 con.execute(f"CREATE OR REPLACE TABLE {sorted_} AS SELECT * FROM {table} "
                             f"ORDER BY {order}")

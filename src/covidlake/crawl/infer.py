@@ -206,6 +206,12 @@ def merge(stats: Sequence[list[Any]]) -> dict[str, Any]:
     return out
 
 
+# (format, its index in STAT_NAMES), dates then timestamps: looked up once, not per file
+# (10x set: 11,430 files' statistics per column, 1.6M lookups in a no-op crawl)
+_FORMAT_SLOTS = tuple([(f, STAT_NAMES.index(f"{kind}:{f}")) for f in formats]
+                      for kind, formats in (("date", DATE_FORMATS), ("ts", TIMESTAMP_FORMATS)))
+
+
 def dominant_formats(per_file: Sequence[list[Any]]) -> set[str]:
     """The date and timestamp formats that are the most used one in at least one file: a
     format seen only in a stray value of a file written in another is not accepted (that
@@ -219,11 +225,6 @@ def dominant_formats(per_file: Sequence[list[Any]]) -> set[str]:
                 out.update(f for (f, _), n in zip(slots, counts, strict=True) if n == best)
     return out
 
-
-# (format, its index in STAT_NAMES), dates then timestamps: looked up once, not per file
-# (10x set: 11,430 files' statistics per column, 1.6M lookups in a no-op crawl)
-_FORMAT_SLOTS = tuple([(f, STAT_NAMES.index(f"{kind}:{f}")) for f in formats]
-                      for kind, formats in (("date", DATE_FORMATS), ("ts", TIMESTAMP_FORMATS)))
 
 
 def decide(name: str, s: dict[str, Any], accepted: set[str] | None = None

@@ -161,7 +161,7 @@ class Plan:
 
 def plan(lake: ObjectStore, catalog: Catalog) -> tuple[Plan | None, str]:
     """An incremental plan, or None and why the transform must read everything."""
-    if not lake.exists(STATE_DOC) or not lake.exists(STATE + "tails.parquet"):
+    if not lake.exists(STATE_DOC):
         return None, "no state from an earlier transform"
     try:
         state = json.loads(lake.get(STATE_DOC))
@@ -303,6 +303,8 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
     table = catalog.get(DAILY)
     if table is None:
         return
+    # the checks of an incremental run updated the tails; else they come from every fact row
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TAILS} AS {tails_sql('star.fact_covid')}")
     with TemporaryDirectory(prefix="covidlake-state-") as tmp:
         for name, sql in (
             ("region_keys", "SELECT nk, region_key FROM stage.region_keys"),
@@ -310,10 +312,7 @@ def save(con: Any, lake: ObjectStore, catalog: Catalog, manifest: StarManifest,
             ("jhu_state_pairs", "SELECT name, fips FROM stage.jhu_state_pairs"),
             ("us_state_by_name", "SELECT * FROM stage.us_state_by_name"),
             ("us_state_abbr", "SELECT * FROM stage.us_state_abbr"),
-            # updated by the checks of an incremental run, else from every fact row
-            ("tails", f"SELECT * FROM {TAILS}" if con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'stage' AND "
-                "table_name = 'tails'").fetchone()[0] else tails_sql("star.fact_covid")),
+            ("tails", f"SELECT * FROM {TAILS}"),
         ):
             local = Path(tmp) / f"{name}.parquet"
             con.execute(f"COPY ({sql} ORDER BY ALL) TO {lit(str(local))} (FORMAT parquet)")

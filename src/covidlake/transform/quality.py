@@ -59,11 +59,13 @@ def tails_sql(facts: str) -> str:
     return f"SELECT region_key, {cols} FROM {facts} GROUP BY region_key"
 
 
-def _long_tails(tails: str, where: str = "") -> str:
-    """TAILS as rows (region_key, m, date_key, v)."""
+def _long_tails(tails: str, measures: list[str] | tuple[str, ...] = CUMULATIVE,
+                skip: list[int] | None = None) -> str:
+    """TAILS of `measures` as rows (region_key, m, date_key, v), but those on the days `skip`."""
+    days = f" AND d_{{m}} NOT IN ({ints(skip)})" if skip else ""
     return " UNION ALL ".join(
         f"SELECT region_key, '{m}' AS m, d_{m} AS date_key, v_{m} AS v FROM {tails} "
-        f"WHERE d_{m} IS NOT NULL{where.format(m=m)}" for m in CUMULATIVE)
+        f"WHERE d_{m} IS NOT NULL" + days.format(m=m) for m in measures)
 
 
 def _new_days_long(kept: Kept, measures: list[str] | tuple[str, ...] = CUMULATIVE) -> str:
@@ -79,7 +81,7 @@ def _tails_kept(kept: Kept) -> str:
     cols = ", ".join(f"max(date_key) FILTER (WHERE m = '{m}') AS d_{m}, "
                      f"arg_max(v, date_key) FILTER (WHERE m = '{m}') AS v_{m}"
                      for m in CUMULATIVE)
-    old = _long_tails(kept.old_tails, f" AND d_{{m}} NOT IN ({ints(kept.days)})")
+    old = _long_tails(kept.old_tails, skip=kept.days)
     return (f"CREATE OR REPLACE TABLE {TAILS} AS SELECT region_key, {cols} FROM ({old} "
             f"UNION ALL {_new_days_long(kept)}) GROUP BY region_key")
 
@@ -88,8 +90,7 @@ def _decreasing_tails(kept: Kept, measures: list[str]) -> str:
     """decreasing_<m> less its old count, for series whose every old report came before the
     first new day: the pairs that changed are each place's last old report (its tail) and
     its new reports, in order (the new days held no report of m before, so no pair is lost)."""
-    tails = _long_tails(kept.old_tails, " AND '{m}' IN (" + ", ".join(
-        f"'{m}'" for m in measures) + ")")
+    tails = _long_tails(kept.old_tails, measures)
     return f"""
         SELECT m, count(*) FROM (
             SELECT m, v, lag(v) OVER (PARTITION BY m, region_key ORDER BY date_key) AS prev
@@ -110,8 +111,10 @@ def _decreasing_changes(con: SqlRunner, kept: Kept) -> dict[str, int]:
         f"SELECT {cols} FROM (SELECT * FROM star.fact_covid WHERE date_key IN ({days})) n "
         f"FULL JOIN (SELECT * FROM {kept.old_fact} WHERE date_key IN ({days})) o "
         "ON o.date_key = n.date_key AND o.region_key = n.region_key")[0]
-    changed = [m for i, m in enumerate(CUMULATIVE) if row[2 * i]]
-    if all(row[2 * CUMULATIVE.index(m) + 1] for m in changed):
+    # per m: (new days' rows that differ, every old report before the first new day)
+    series = dict(zip(CUMULATIVE, zip(row[::2], row[1::2], strict=True), strict=True))
+    changed = [m for m, (differ, _) in series.items() if differ]
+    if all(series[m][1] for m in changed):
         counts = dict(con.rows(_decreasing_tails(kept, changed))) if changed else {}
     else:
         con.execute(_near_kept(kept))
@@ -182,8 +185,13 @@ def _decreasing_kept(kept: Kept) -> str:
 
 # The fact checks that look at one row at a time (check name -> a failing row), counted in one
 # scan of the facts
+def _key_null(table: str) -> str:
+    """A row of star `table` with part of its primary key NULL."""
+    return " OR ".join(f"{k} IS NULL" for k in BY_NAME[table].primary_key)
+
+
 FACT_ROW_CHECKS = {
-    "primary_key_not_null": " OR ".join(f"{k} IS NULL" for k in BY_NAME["fact_covid"].primary_key),
+    "primary_key_not_null": _key_null("fact_covid"),
     "facts_without_measures": " AND ".join(f"{m} IS NULL" for m in MEASURES),
     **{f"negative_{m}": f"{m} < 0" for m in MEASURES}}
 
@@ -315,8 +323,7 @@ def run_checks(con: SqlRunner, reconciliation: list[dict[str, object]],
                                 fact_counts["primary_key_not_null"], f"({key}) has no NULL"))
         else:
             check("primary_key_not_null", t.name, "fail",
-                  f"SELECT count(*) FROM star.{t.name} WHERE "
-                  + " OR ".join(f"{k} IS NULL" for k in t.primary_key),
+                  f"SELECT count(*) FROM star.{t.name} WHERE {_key_null(t.name)}",
                   f"({key}) has no NULL")
         for fk in t.foreign_keys:
             col, ref = fk.columns[0], fk.ref_columns[0]
