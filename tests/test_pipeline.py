@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from conftest import Done, cli
 
@@ -169,3 +170,26 @@ def test_a_run_imports_neither_pyarrow_nor_sqlglot(sample_run: Done, tmp_path: P
                     if line.startswith("import time:")}
         assert "duckdb" in imported  # the report is there
         assert not imported & {"pyarrow", "sqlglot"}, sorted(imported & {"pyarrow", "sqlglot"})
+
+
+@pytest.mark.parametrize("clock_ns", [
+    [1_795_000_000_000_000_000] * 4,  # runs begun within one microsecond (a frozen clock)
+    [1_795_000_000_000_000_000 + i * 300_000_000 for i in range(4)],  # within one second
+    [1_795_000_000_000_000_000 - i * 1_000 for i in range(4)],  # the clock stepped back
+])
+def test_run_ids_sort_in_the_order_runs_began(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              clock_ns: list[int]) -> None:
+    from covidlake import runs
+    from covidlake.store import open_store
+
+    lake = open_store(str(tmp_path / "lake"))
+    ticks = iter(clock_ns)
+    monkeypatch.setattr(runs.time, "time_ns", lambda: next(ticks))
+    made = []
+    for command in ("run", "crawl", "run", "query"):
+        run = runs.Run(lake, command, {})
+        run.finish()
+        made.append(run.id)
+    assert sorted(made) == made
+    assert runs.last_run(lake).run_id == made[-1]
+    assert runs.last_run(lake, "run").run_id == made[2]
