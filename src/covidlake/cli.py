@@ -179,8 +179,11 @@ def query(sql: Annotated[str, typer.Argument(help="SQL over the lake's tables, b
           athena_bytes_limit: Annotated[int | None, typer.Option(
               "--athena-bytes-limit", help="Stop a query that scans more bytes.")] = None,
           debug: Debug = None) -> None:
-    """Run SQL, e.g. "SELECT count(*) FROM us_county" (lake) or "SELECT * FROM
-    covid.v_county_latest" (--on warehouse)."""
+    """Run SQL over the lake's tables by name, or over the warehouse (--on warehouse).
+
+    E.g. "SELECT count(*) FROM us_county", or with --on warehouse
+    "SELECT * FROM covid.v_county_latest".
+    """
     from pathlib import Path
 
     from covidlake.query import run_query, write_result
@@ -200,8 +203,10 @@ def shell(on: Annotated[Target, typer.Argument(help="lake (default) or warehouse
                         ] = Target.lake,
           lake: Lake = None, warehouse: WarehouseOpt = None, catalog: CatalogOpt = None,
           debug: Debug = None) -> None:
-    """An interactive SQL prompt on the lake or the warehouse (piped input runs as a
-    script). Statements end with ';'; .help lists the commands."""
+    """An interactive SQL prompt on the lake or the warehouse.
+
+    Statements end with ';'; .help lists the commands; piped input runs as a script.
+    """
     from covidlake.query import open_session
     from covidlake.shell import run_shell
 
