@@ -162,6 +162,16 @@ def month_suffix(yyyymm: int) -> str:
     return f"-{yyyymm // 100:04d}-{yyyymm % 100:02d}"
 
 
+def month_range(column: str, yyyymm: int) -> str:
+    """The rows of a month's file: a range of `column` (YYYYMMDD), not `// 100 = m`, so that a
+    scan skips row groups by their min and max.
+
+    >>> month_range("date_key", 202003)
+    'date_key BETWEEN 20200300 AND 20200399'
+    """
+    return f"{column} BETWEEN {yyyymm * 100} AND {yyyymm * 100 + 99}"
+
+
 def _parts(con: duckdb.DuckDBPyConnection, table: str, base: str, column: str | None
            ) -> list[tuple[str, str, int | None]]:
     """(file name without extension, WHERE clause, YYYYMM) per file of `table`: one, or one
@@ -172,9 +182,8 @@ def _parts(con: duckdb.DuckDBPyConnection, table: str, base: str, column: str | 
         f"SELECT DISTINCT {column} // 100 FROM {table} ORDER BY 1").fetchall()]
     if not months:  # an empty table still gets a file, which carries the schema
         return [(base, "", None)]
-    # a range, not `// 100 = m`, so that the scan skips row groups by their min and max
-    return [(f"{base}{month_suffix(m)}",
-             f"WHERE {column} BETWEEN {m * 100} AND {m * 100 + 99}", m) for m in months]
+    return [(f"{base}{month_suffix(m)}", f"WHERE {month_range(column, m)}", m)
+            for m in months]
 
 
 def export(con: duckdb.DuckDBPyConnection, lake: ObjectStore, *, inputs: str = "",

@@ -226,7 +226,6 @@ def dominant_formats(per_file: Sequence[list[Any]]) -> set[str]:
     return out
 
 
-
 def decide(name: str, s: dict[str, Any], accepted: set[str] | None = None
            ) -> tuple[str, list[str], int]:
     """(type, strptime formats, values that do not fit) for one column's merged statistics;

@@ -43,7 +43,7 @@ from covidlake import __version__
 from covidlake.catalog import Catalog, TableDef
 from covidlake.crawl.infer import STAT_NAMES
 from covidlake.errors import CovidlakeError
-from covidlake.export import StarManifest, inputs_fingerprint, month_suffix
+from covidlake.export import StarManifest, inputs_fingerprint, month_range, month_suffix
 from covidlake.lakesql import ints, lit
 from covidlake.store import ObjectStore
 from covidlake.transform.model import CUMULATIVE, MEASURES
@@ -283,7 +283,7 @@ def keep_facts(runner: SqlRunner, chosen: Plan, lake: ObjectStore, kept: bool) -
     touched = tuple(month_suffix(m) + ".parquet" for m in months)
     others = [lake.uri(k) for k in sorted(chosen.base.table("fact_covid").files)
               if k.endswith(".parquet") and not k.endswith(touched)]
-    within = " OR ".join(f"date_key BETWEEN {m * 100} AND {m * 100 + 99}" for m in months)
+    within = " OR ".join(month_range("date_key", m) for m in months)
     rest = (f" UNION ALL SELECT date_key, region_key, {measures} FROM read_parquet(["
             + ", ".join(map(lit, others)) + "])") if others else ""
     runner.execute(f"""

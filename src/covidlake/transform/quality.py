@@ -51,12 +51,18 @@ NEAR = "stage.decreasing_near"
 TAILS = "stage.tails"
 
 
+def _tail_columns(report: str, value: str) -> str:
+    """TAILS' aggregates over rows with a date_key: `report` (a predicate) and `value` (an
+    expression) with `{m}` for the series."""
+    return ", ".join(f"max(date_key) FILTER (WHERE {report.format(m=m)}) AS d_{m}, "
+                     f"arg_max({value.format(m=m)}, date_key) FILTER "
+                     f"(WHERE {report.format(m=m)}) AS v_{m}" for m in CUMULATIVE)
+
+
 def tails_sql(facts: str) -> str:
     """TAILS of the fact rows in `facts` (all of a star)."""
-    cols = ", ".join(f"max(date_key) FILTER (WHERE {m} IS NOT NULL) AS d_{m}, "
-                     f"arg_max({m}, date_key) FILTER (WHERE {m} IS NOT NULL) AS v_{m}"
-                     for m in CUMULATIVE)
-    return f"SELECT region_key, {cols} FROM {facts} GROUP BY region_key"
+    return (f"SELECT region_key, {_tail_columns('{m} IS NOT NULL', '{m}')} FROM {facts} "
+            "GROUP BY region_key")
 
 
 def _long_tails(tails: str, measures: list[str] | tuple[str, ...] = CUMULATIVE,
@@ -78,9 +84,7 @@ def _new_days_long(kept: Kept, measures: list[str] | tuple[str, ...] = CUMULATIV
 def _tails_kept(kept: Kept) -> str:
     """TAILS after an incremental build: each series' last report among the old tails (but
     those on a new day, which the new day's row replaces) and the new days' reports."""
-    cols = ", ".join(f"max(date_key) FILTER (WHERE m = '{m}') AS d_{m}, "
-                     f"arg_max(v, date_key) FILTER (WHERE m = '{m}') AS v_{m}"
-                     for m in CUMULATIVE)
+    cols = _tail_columns("m = '{m}'", "v")
     old = _long_tails(kept.old_tails, skip=kept.days)
     return (f"CREATE OR REPLACE TABLE {TAILS} AS SELECT region_key, {cols} FROM ({old} "
             f"UNION ALL {_new_days_long(kept)}) GROUP BY region_key")
@@ -205,11 +209,11 @@ def _fact_counts(con: SqlRunner, preds: dict[str, str], kept: Kept | None) -> di
         return dict(zip(preds, map(int, con.rows(f"SELECT {cols} FROM star.fact_covid")[0]),
                         strict=True))
     days = ints(kept.days)
-    now, before = sorted(con.rows(
+    side = {r[0]: r[1:] for r in con.rows(
         f"SELECT 'now', {cols} FROM star.fact_covid WHERE date_key IN ({days}) UNION ALL "
-        f"SELECT 'old', {cols} FROM {kept.old_fact} WHERE date_key IN ({days})"))
+        f"SELECT 'old', {cols} FROM {kept.old_fact} WHERE date_key IN ({days})")}
     return {name: kept.old_counts.get(name, 0) - int(b) + int(n)
-            for name, n, b in zip(preds, now[1:], before[1:], strict=True)}
+            for name, n, b in zip(preds, side["now"], side["old"], strict=True)}
 
 
 def _one(runner: SqlRunner, sql: str) -> int:
