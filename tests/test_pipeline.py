@@ -193,3 +193,29 @@ def test_run_ids_sort_in_the_order_runs_began(tmp_path: Path, monkeypatch: pytes
     assert sorted(made) == made
     assert runs.last_run(lake).run_id == made[-1]
     assert runs.last_run(lake, "run").run_id == made[2]
+
+
+def test_an_engine_that_cannot_start_fails_the_transform_stage(
+        sample_run: Done, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting the engine is the transform's work (Spark starts a JVM and stages every
+    source), so its time and its failure are the transform stage's in the run record."""
+    import shutil
+
+    from covidlake import pipeline, runs
+    from covidlake.errors import CovidlakeError
+    from covidlake.settings import Settings
+    from covidlake.store import open_store
+
+    work = tmp_path / "w"
+    shutil.copytree(sample_run.workdir, work)
+
+    def cannot_start(*args: object, **kwargs: object) -> None:
+        raise CovidlakeError("the engine did not start")
+
+    monkeypatch.setattr(pipeline, "_engine", cannot_start)
+    settings = Settings(lake=str(work / "lake"), warehouse=str(work / "wh.duckdb"), force=True)
+    with pytest.raises(CovidlakeError, match="did not start"):
+        pipeline.execute("transform", settings, ["transform"])
+    record = runs.last_run(open_store(settings.lake))
+    assert record is not None and record.status == "failed"
+    assert [s.name for s in record.stages] == ["transform"]

@@ -109,11 +109,14 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
         return incremental.StageCache(lake, con, catalog, engine.src_views,
                                       reuse=not settings.force)
 
-    engine, runner, con = _engine(settings.engine, lake, catalog,
-                                  {incremental.DAILY: chosen.new_files} if chosen else None)
-    staged = cache(engine, con)
+    engine = None
     try:
         with run.stage("transform") as st:
+            # in the stage's time: Spark starts and stages every source here
+            engine, runner, con = _engine(settings.engine, lake, catalog,
+                                          {incremental.DAILY: chosen.new_files} if chosen
+                                          else None)
+            staged = cache(engine, con)
             try:
                 result = build(runner, catalog, chosen, lake, staged)
             except incremental.Unsettled as exc:
@@ -159,7 +162,8 @@ def stage_transform(settings: Settings, lake: ObjectStore, run: Run) -> Transfor
                 saving.result()
         run.record.star_version = manifest.version
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
     _print_reconciliation(result)
     return result
 
