@@ -18,13 +18,16 @@ sniffs each file's dialect and types, as an analyst's `SELECT count(*) FROM read
 does). Targets are judged against both, and both are reported. The row floor and a full
 run into a fresh lake and warehouse (wall time per stage and in total, peak RSS, rows per
 second, bytes read and written) alternate `--rounds` times (default 2; x10 once), and the
-fastest of each counts (the highest peak RSS). Then a no-op re-run, and,
-for full and scale, a one-new-day run (the last JHU day withheld, then added; it must give
-the full run's star, and the result says whether it ran incrementally).
-`--spark` adds the transform on Spark (local[2]) for scale. Results: bench/results/<UTC
-time>.json and latest.json.
+fastest of each counts (the highest peak RSS). Then a no-op re-run and, for each workload but
+x10, a one-new-day run (the last JHU day withheld, then added; it must give the full run's
+star, and the result says whether it ran incrementally; its target is judged on full and scale).
+`--spark` adds the transform on Spark (local[2]) for scale. `--profile` runs each workload's
+full run (and new day) once more under pyinstrument, a sampling profiler, and writes where the
+time went as HTML and text under the work folder (`profiles/`). Results: bench/results/<UTC
+time>.json and latest.json (`--out` elsewhere).
 
     .venv/bin/python bench/bench.py full scale --spark
+    .venv/bin/python bench/bench.py full --profile
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class Result:
     noop: dict[str, Any] = field(default_factory=dict)
     new_day: dict[str, Any] = field(default_factory=dict)
     spark: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)  # run / new_day -> its files
     ratios: dict[str, float] = field(default_factory=dict)
     targets: dict[str, Any] = field(default_factory=dict)
 
@@ -187,6 +191,43 @@ def timed(lake: Path, work: Path, *args: str, env: dict[str, str] | None = None
             "load_detail": load.get("detail", {})}, rec
 
 
+PROFILE = """
+import sys
+from pyinstrument import Profiler
+out, sys.argv = sys.argv[1], ["covidlake", *sys.argv[2:]]
+profiler = Profiler(interval=0.001)
+profiler.start()  # before the imports: every run pays for them
+from covidlake.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+session = profiler.stop()
+with open(out + ".html", "w") as f:
+    f.write(profiler.output_html())
+with open(out + ".txt", "w") as f:  # the call tree, then each function's own time
+    f.write(profiler.output_text(unicode=True, color=False))
+    f.write("\\nBy function (own time):\\n" + profiler.output_text(unicode=True, flat=True))
+print(session.duration)
+sys.exit(code)
+"""
+
+
+def profiled(lake: Path, work: Path, name: str, *args: str) -> dict[str, Any]:
+    """`covidlake ARGS --lake LAKE` once more, under pyinstrument (1 ms samples, the imports
+    included): where its time went, as HTML and as a text tree in `work`/profiles/."""
+    out = work / "profiles" / name
+    out.parent.mkdir(exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", PROFILE, str(out), *args, "--lake", str(lake),
+                           "--quiet"], cwd=work, capture_output=True, text=True)
+    if proc.returncode:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise SystemExit(f"bench: the profiled covidlake {' '.join(args)} failed:\n{tail}")
+    return {"seconds": round(float(proc.stdout.split()[-1]), 2), "html": f"{out}.html",
+            "text": f"{out}.txt"}
+
+
 def pipeline(source: Path, work: Path, name: str) -> tuple[dict[str, Any], Path, Path]:
     lake, wh = work / f"{name}-lake", work / f"{name}.duckdb"
     shutil.rmtree(lake, ignore_errors=True)
@@ -271,8 +312,10 @@ def sources(workload: str, work: Path) -> Path:
     return scale_source(work) if workload == "scale" else x10_source(work)
 
 
-def new_day(source: Path, work: Path, name: str) -> dict[str, Any]:
-    """Withhold the last JHU day, run, add it, and time that run."""
+def new_day(source: Path, work: Path, name: str, profile: bool = False
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Withhold the last JHU day, run, add it, and time that run: (its measurements, and with
+    `profile` the same run again from the same lake under the profiler)."""
     src = work / f"{name}-minus-a-day"
     shutil.rmtree(src, ignore_errors=True)
     link_tree(source, src)
@@ -281,10 +324,21 @@ def new_day(source: Path, work: Path, name: str) -> dict[str, Any]:
     shutil.move(last, held)
     _, lake, wh = pipeline(src, work, f"{name}-newday")
     shutil.move(held, last)
+    copies = (work / f"{name}-newday-profiled-lake", work / f"{name}-newday-profiled.duckdb")
+    if profile:  # the lake and warehouse the timed run starts from, for the profiled one
+        shutil.rmtree(copies[0], ignore_errors=True)
+        shutil.copytree(lake, copies[0])
+        shutil.copy2(wh, copies[1])
     out = rerun(src, lake, wh, work)
     out["day"] = last.name
+    prof = {}
+    if profile:
+        prof = profiled(copies[0], work, f"{name}-new-day", "run", "--source", str(src),
+                        "--warehouse", str(copies[1]))
+        shutil.rmtree(copies[0])
+        copies[1].unlink()
     shutil.rmtree(src, ignore_errors=True)
-    return out
+    return out, prof
 
 
 def spark_transform(lake: Path, work: Path) -> dict[str, Any]:
@@ -292,7 +346,8 @@ def spark_transform(lake: Path, work: Path) -> dict[str, Any]:
                  env={"COVIDLAKE_SPARK_MASTER": "local[2]"})[0]
 
 
-def bench(workload: str, work: Path, spark: bool, rounds: int = 2) -> Result:
+def bench(workload: str, work: Path, spark: bool, rounds: int = 2, profile: bool = False
+          ) -> Result:
     source = sources(workload, work)
     files = files_of(source)
     res = Result(workload, len(files), du_mb(*files))
@@ -313,8 +368,18 @@ def bench(workload: str, work: Path, spark: bool, rounds: int = 2) -> Result:
                "all_seconds": [r["seconds"] for r in runs],
                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}  # the worst: a limit
     res.noop = rerun(source, lake, wh, work)
-    if workload in ("full", "scale"):
-        res.new_day = new_day(source, work, workload)
+    if profile:  # a full run again, into a lake and warehouse of its own
+        plake, pwh = work / f"{workload}-profiled-lake", work / f"{workload}-profiled.duckdb"
+        shutil.rmtree(plake, ignore_errors=True)
+        pwh.unlink(missing_ok=True)
+        res.profile["run"] = profiled(plake, work, f"{workload}-run", "run", "--source",
+                                      str(source), "--warehouse", str(pwh))
+        shutil.rmtree(plake)
+        pwh.unlink()
+    if workload != "x10":
+        res.new_day, prof = new_day(source, work, workload, profile)
+        if prof:
+            res.profile["new_day"] = prof
     if spark and workload == "scale":
         res.spark = spark_transform(lake, work)
     total = res.run["seconds"]
@@ -336,7 +401,7 @@ def bench(workload: str, work: Path, spark: bool, rounds: int = 2) -> Result:
                                       "met": res.run["peak_rss_mb"] <= rss_max}
     if workload == "full":
         res.targets["noop_seconds"] = {"target": 2.0, "met": res.noop["seconds"] < 2.0}
-    if res.new_day:  # judged where a run does real work: the full mirror and the scale set
+    if res.new_day and workload in ("full", "scale"):  # where a run does real work
         res.targets["new_day_to_run"] = {"target": 0.1,
                                          "met": res.ratios["new_day_to_run"] < 0.1}
     return res
@@ -360,13 +425,17 @@ def main() -> None:
                     help="row floors and runs, alternated; the fastest counts (x10: one)")
     ap.add_argument("--work", default=os.environ.get("COVIDLAKE_BENCH_DIR",
                                                      str(ROOT / "bench" / "work")))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"),
+                    help="where the results' JSON goes")
+    ap.add_argument("--profile", action="store_true",
+                    help="each full run and new day once more under pyinstrument")
     args = ap.parse_args()
     work = Path(args.work).resolve()  # the runs start in it: a relative path would nest
     work.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     doc: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
                            "machine": machine(), "results": []}
-    out = ROOT / "bench" / "results"
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     # the package as pip installs it, compiled: where the environment forbids Python to write
     # bytecode (PYTHONDONTWRITEBYTECODE, as on this machine), every run compiled every module
@@ -374,7 +443,7 @@ def main() -> None:
 
     doc["bytecode_compiled"] = compileall.compile_dir(str(ROOT / "src" / "covidlake"), quiet=1)
     for w in args.workloads:
-        results.append(bench(w, work, args.spark, args.rounds))
+        results.append(bench(w, work, args.spark, args.rounds, args.profile))
         doc["results"] = [asdict(r) for r in results]
         by = {r.workload: r for r in results}
         if "scale" in by and "x10" in by:  # does cost grow at most linearly?
@@ -403,6 +472,9 @@ def report(doc: dict[str, Any]) -> None:
               f"{stages}")
         for name, t in r["targets"].items():
             print(f"    target {name} <= {t['target']}: {'met' if t['met'] else 'NOT met'}")
+        for name, prof in r.get("profile", {}).items():
+            print(f"    profile of the {name.replace('_', ' ')}: {prof['seconds']} s, "
+                  f"{prof['html']} (text: {prof['text']})")
         if r["spark"]:
             print(f"    spark transform: {r['spark']['seconds']} s, "
                   f"{r['spark']['peak_rss_mb']} MB (stages {r['spark']['stages']})")
