@@ -228,10 +228,16 @@ def profiled(lake: Path, work: Path, name: str, *args: str) -> dict[str, Any]:
             "text": f"{out}.txt"}
 
 
-def pipeline(source: Path, work: Path, name: str) -> tuple[dict[str, Any], Path, Path]:
+def fresh(work: Path, name: str) -> tuple[Path, Path]:
+    """An empty lake and warehouse for `name` in `work` (what an earlier bench left, removed)."""
     lake, wh = work / f"{name}-lake", work / f"{name}.duckdb"
     shutil.rmtree(lake, ignore_errors=True)
     wh.unlink(missing_ok=True)
+    return lake, wh
+
+
+def pipeline(source: Path, work: Path, name: str) -> tuple[dict[str, Any], Path, Path]:
+    lake, wh = fresh(work, name)
     out, rec = timed(lake, work, "run", "--source", str(source), "--warehouse", str(wh))
     rows_in = sum(r["rows_read"] for r in rec["reconciliation"])
     out.update(rows_in=rows_in, rows_per_second=round(rows_in / out["seconds"]),
@@ -324,9 +330,8 @@ def new_day(source: Path, work: Path, name: str, profile: bool = False
     shutil.move(last, held)
     _, lake, wh = pipeline(src, work, f"{name}-newday")
     shutil.move(held, last)
-    copies = (work / f"{name}-newday-profiled-lake", work / f"{name}-newday-profiled.duckdb")
+    copies = fresh(work, f"{name}-newday-profiled")
     if profile:  # the lake and warehouse the timed run starts from, for the profiled one
-        shutil.rmtree(copies[0], ignore_errors=True)
         shutil.copytree(lake, copies[0])
         shutil.copy2(wh, copies[1])
     out = rerun(src, lake, wh, work)
@@ -369,9 +374,7 @@ def bench(workload: str, work: Path, spark: bool, rounds: int = 2, profile: bool
                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}  # the worst: a limit
     res.noop = rerun(source, lake, wh, work)
     if profile:  # a full run again, into a lake and warehouse of its own
-        plake, pwh = work / f"{workload}-profiled-lake", work / f"{workload}-profiled.duckdb"
-        shutil.rmtree(plake, ignore_errors=True)
-        pwh.unlink(missing_ok=True)
+        plake, pwh = fresh(work, f"{workload}-profiled")
         res.profile["run"] = profiled(plake, work, f"{workload}-run", "run", "--source",
                                       str(source), "--warehouse", str(pwh))
         shutil.rmtree(plake)
